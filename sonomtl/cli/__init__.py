@@ -1,0 +1,72 @@
+"""The ``sonomtl`` command: one entry point, one module per command group.
+
+Each module in this package exposes ``register(subparsers)`` which adds its
+sub-command(s) and sets ``func`` (a callable taking the parsed namespace and
+returning an exit status). Command modules import only ``argparse`` at module
+level; the heavy parts (torch, pydicom, ...) are imported inside the handlers,
+so ``sonomtl --help`` is fast.
+
+User errors (:class:`sonomtl.errors.InputError`) are printed as one line on
+stderr with exit status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from sonomtl import __version__
+from sonomtl.errors import InputError
+
+__all__ = ["main", "build_parser"]
+
+# Order = order in ``sonomtl --help``.
+_COMMAND_MODULES = (
+    "demo", "synth", "data", "gaze", "sononet", "train", "experiment",
+    "evaluate", "metrics", "predict", "export", "bench", "report",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (all sub-commands registered)."""
+    parser = argparse.ArgumentParser(
+        prog="sonomtl",
+        description="Multi-task deep learning for medical ultrasound (M-SEN, abdominal MTL).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run 'sonomtl COMMAND --help' for the options and examples of each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"sonomtl {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"sonomtl.cli.{name}")
+        except ModuleNotFoundError as error:  # command group not built yet
+            if error.name != f"sonomtl.cli.{name}":
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 2 bad usage or bad input)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        status = args.func(args)
+    except InputError as error:
+        print(f"sonomtl: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sonomtl: interrupted", file=sys.stderr)
+        return 130
+    return 0 if status is None else int(status)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

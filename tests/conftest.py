@@ -1,0 +1,34 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sonomtl.fileio import shared_data_dir
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real reference data (../shared/data or $SONOMTL_SHARED_DATA); skips when absent."""
+    root = shared_data_dir()
+    if root is None:
+        pytest.skip("real data not found: set SONOMTL_SHARED_DATA or place ../shared/data beside the project")
+    return root
+
+
+@pytest.fixture(scope="session")
+def sononet_dir(shared_data: Path) -> Path:
+    path = shared_data / "sononet"
+    if not (path / "SonoNet16.npz").is_file():
+        pytest.skip(f"SonoNet weights not found in {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def hc18_dir(shared_data: Path) -> Path:
+    path = shared_data / "hc18"
+    if not (path / "training_set_pixel_size_and_HC.csv").is_file():
+        pytest.skip(f"HC18 data not found in {path}")
+    return path
