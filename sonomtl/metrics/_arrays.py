@@ -1,0 +1,95 @@
+"""Conversion and validation of metric inputs (numpy arrays or torch tensors).
+
+Every metric validates its inputs the same way: torch tensors are detached
+and moved to the CPU, values are checked for NaN/inf (and for negative values
+where the metric reads the array as a distribution or as counts), and shape
+mismatches raise a :class:`ValueError` naming the argument, what was
+expected and what was received.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+__all__ = ["to_numpy", "as_maps", "as_fixation_counts", "check_same_shape", "warn_undefined"]
+
+
+def to_numpy(value: Any) -> np.ndarray:
+    """A numpy view of ``value``; torch tensors are detached and copied to the CPU."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def as_maps(value: Any, *, name: str, non_negative: bool = False) -> np.ndarray:
+    """Return ``value`` as a float64 ``(N, H, W)`` array; a single ``(H, W)`` map becomes ``N = 1``.
+
+    Raises
+    ------
+    ValueError
+        When the array is not 2-D/3-D, is empty, holds NaN/inf, or (with
+        ``non_negative``) negative values.
+    """
+    array = to_numpy(value)
+    if array.dtype == bool:
+        array = array.astype(np.float64)
+    if not (np.issubdtype(array.dtype, np.number)):
+        raise TypeError(f"{name} must be a numeric array, received dtype {array.dtype}")
+    array = np.asarray(array, dtype=np.float64)
+    if array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3:
+        raise ValueError(
+            f"{name} must have shape (N, H, W) or (H, W), received shape {array.shape}"
+        )
+    if array.size == 0:
+        raise ValueError(f"{name} must not be empty, received shape {array.shape}")
+    if not np.isfinite(array).all():
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        raise ValueError(f"{name} must hold finite values, received {bad} NaN/inf value(s)")
+    if non_negative and (array < 0).any():
+        raise ValueError(
+            f"{name} must be non-negative (it is read as a distribution), "
+            f"received minimum {array.min():.6g}"
+        )
+    return array
+
+
+def as_fixation_counts(value: Any, *, name: str = "fixation_maps") -> np.ndarray:
+    """Return fixation maps as float64 ``(N, H, W)`` counts (booleans count 1).
+
+    Raises
+    ------
+    ValueError
+        When values are negative or not whole numbers (a continuous attention
+        map passed where fixations are expected).
+    """
+    array = as_maps(value, name=name, non_negative=True)
+    if not np.array_equal(array, np.floor(array)):
+        raise ValueError(
+            f"{name} must hold fixation counts (whole numbers, or booleans), received "
+            "fractional values; pass continuous maps as attention_maps instead"
+        )
+    return array
+
+
+def check_same_shape(first: np.ndarray, second: np.ndarray, *, names: tuple[str, str]) -> None:
+    """Raise ``ValueError`` unless the two arrays have the same shape."""
+    if first.shape != second.shape:
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have the same shape, "
+            f"received {first.shape} and {second.shape}"
+        )
+
+
+def warn_undefined(metric: str, count: int, total: int, reason: str) -> None:
+    """Warn once that ``metric`` is NaN for ``count`` of ``total`` items and why."""
+    if count:
+        warnings.warn(
+            f"{metric} is undefined (NaN) for {count} of {total} image(s): {reason}",
+            RuntimeWarning,
+            stacklevel=3,
+        )

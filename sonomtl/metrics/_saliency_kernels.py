@@ -1,0 +1,217 @@
+"""Batched kernels behind :mod:`sonomtl.metrics.saliency`.
+
+All kernels take flattened float64 arrays of shape ``(n, P)`` (``P = H * W``)
+that have already been validated, return one value per image, and never warn:
+the public functions decide what is undefined and say so once per call.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "fixated",
+    "nss",
+    "cc",
+    "density",
+    "sim",
+    "kld",
+    "information_gain",
+    "auc_judd",
+    "auc_borji",
+    "auc_shuffled",
+]
+
+# MATLAB's eps, used by the MIT/Tuebingen benchmark's KL divergence (pysaliency.metrics.MIT_KLDiv).
+KLD_EPSILON = 2.2204e-16
+
+
+class Fixated:
+    """The fixated pixels of a chunk: row (image), column (flat pixel), count, segment bounds."""
+
+    def __init__(self, fixation_counts: np.ndarray) -> None:
+        self.rows, self.cols = np.nonzero(fixation_counts)
+        self.counts = fixation_counts[self.rows, self.cols]
+        n = fixation_counts.shape[0]
+        self.bounds = np.searchsorted(self.rows, np.arange(n + 1))
+        self.totals = np.bincount(self.rows, weights=self.counts, minlength=n)
+
+    def segment(self, image: int) -> slice:
+        return slice(self.bounds[image], self.bounds[image + 1])
+
+
+def fixated(fixation_counts: np.ndarray) -> Fixated:
+    """Index the non-zero entries of ``(n, P)`` fixation counts."""
+    return Fixated(fixation_counts)
+
+
+def _per_image_weighted_mean(fix: Fixated, values: np.ndarray, n: int) -> np.ndarray:
+    sums = np.bincount(fix.rows, weights=fix.counts * values, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / fix.totals
+
+
+def nss(maps: np.ndarray, fix: Fixated) -> np.ndarray:
+    """Mean over fixations of the map standardised by its mean and population std (ddof 0)."""
+    mean = maps.mean(axis=1)
+    std = maps.std(axis=1)
+    constant = std == 0
+    values = maps[fix.rows, fix.cols] - mean[fix.rows]
+    values = values / np.where(constant, 1.0, std)[fix.rows]
+    values[constant[fix.rows]] = 0.0
+    return _per_image_weighted_mean(fix, values, maps.shape[0])
+
+
+def cc(maps: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Pearson correlation per image; a constant prediction scores 0, a constant reference NaN."""
+    centred = maps - maps.mean(axis=1, keepdims=True)
+    centred_ref = reference - reference.mean(axis=1, keepdims=True)
+    numerator = np.einsum("ij,ij->i", centred, centred_ref)
+    denominator = np.sqrt(
+        np.einsum("ij,ij->i", centred, centred) * np.einsum("ij,ij->i", centred_ref, centred_ref)
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = numerator / denominator
+    constant = np.ptp(maps, axis=1) == 0
+    constant_ref = np.ptp(reference, axis=1) == 0
+    values[constant & ~constant_ref] = 0.0
+    values[constant_ref] = np.nan
+    return values
+
+
+def density(maps: np.ndarray) -> np.ndarray:
+    """Divide each non-negative map by its sum; an all-zero map becomes uniform (as pysaliency)."""
+    sums = maps.sum(axis=1, keepdims=True)
+    zero = sums[:, 0] == 0
+    result = maps / np.where(sums == 0, 1.0, sums)
+    result[zero] = 1.0 / maps.shape[1]
+    return result
+
+
+def sim(maps: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Histogram intersection of the two maps read as distributions; all-zero reference -> NaN."""
+    values = np.minimum(density(maps), density(reference)).sum(axis=1)
+    values[reference.sum(axis=1) == 0] = np.nan
+    return values
+
+
+def kld(maps: np.ndarray, reference: np.ndarray, *, epsilon: float = KLD_EPSILON) -> np.ndarray:
+    """KL(reference || prediction) in nats, MIT benchmark regulariser; all-zero reference: NaN."""
+    p = density(maps)
+    q = density(reference)
+    values = (q * np.log(epsilon + q / (p + epsilon))).sum(axis=1)
+    values[reference.sum(axis=1) == 0] = np.nan
+    return values
+
+
+def information_gain(
+    maps: np.ndarray, baseline: np.ndarray, fix: Fixated, *, epsilon: float
+) -> np.ndarray:
+    """Mean over fixations of log2 p_model - log2 p_baseline, p = (s + eps) / sum(s + eps)."""
+    shifted = maps + epsilon
+    shifted_base = baseline + epsilon
+    log_sum = np.log(shifted.sum(axis=1))
+    log_sum_base = np.log(shifted_base.sum(axis=1))
+    base_rows = fix.rows if baseline.shape[0] > 1 else np.zeros_like(fix.rows)
+    gains = (
+        np.log(shifted[fix.rows, fix.cols])
+        - log_sum[fix.rows]
+        - np.log(shifted_base[base_rows, fix.cols])
+        + log_sum_base[base_rows]
+    ) / np.log(2.0)
+    return _per_image_weighted_mean(fix, gains, maps.shape[0])
+
+
+def _trapezoid(x: np.ndarray, y: np.ndarray) -> float:
+    return float(np.sum(np.diff(x) * (y[1:] + y[:-1])) / 2.0)
+
+
+def auc_judd(maps: np.ndarray, fix: Fixated) -> np.ndarray:
+    """AUC with thresholds at the fixated values, negatives = the unfixated pixels.
+
+    Same curve as pysaliency's ``AUC_Judd(jitter=False)``: points (0, 0), one
+    point per distinct fixated value, then (1, 1); integrated with trapezoids.
+    """
+    n, n_pixels = maps.shape
+    sorted_maps = np.sort(maps, axis=1)
+    values = np.full(n, np.nan)
+    for image in range(n):
+        segment = fix.segment(image)
+        positives = maps[image, fix.cols[segment]]
+        if positives.size == 0 or positives.size == n_pixels:
+            continue
+        order = np.argsort(positives, kind="stable")
+        positives_sorted = positives[order]
+        counts_sorted = fix.counts[segment][order]
+        thresholds = np.unique(positives_sorted)[::-1]
+        first = np.searchsorted(positives_sorted, thresholds, side="left")
+        fixated_pixels_ge = positives.size - first
+        cumulative = np.concatenate(([0.0], np.cumsum(counts_sorted)))
+        total = cumulative[-1]
+        hit_rates = (total - cumulative[first]) / total
+        all_pixels_ge = n_pixels - np.searchsorted(sorted_maps[image], thresholds, side="left")
+        false_rates = (all_pixels_ge - fixated_pixels_ge) / (n_pixels - positives.size)
+        x = np.concatenate(([0.0], false_rates, [1.0]))
+        y = np.concatenate(([0.0], hit_rates, [1.0]))
+        values[image] = _trapezoid(x, y)
+    return values
+
+
+def auc_borji(maps: np.ndarray, fix: Fixated) -> np.ndarray:
+    """AUC of fixated values against every pixel of the map (ties count 1/2).
+
+    The exact expectation of Borji's uniform random negatives; equals
+    pysaliency's ``AUC(nonfixations='uniform', thresholds='all')`` per image.
+    """
+    n, n_pixels = maps.shape
+    sorted_maps = np.sort(maps, axis=1)
+    scores = np.empty(fix.rows.size)
+    for image in range(n):
+        segment = fix.segment(image)
+        positives = maps[image, fix.cols[segment]]
+        below = np.searchsorted(sorted_maps[image], positives, side="left")
+        below_or_equal = np.searchsorted(sorted_maps[image], positives, side="right")
+        scores[segment] = (below + 0.5 * (below_or_equal - below)) / n_pixels
+    return _per_image_weighted_mean(fix, scores, n)
+
+
+def auc_shuffled(maps: np.ndarray, fix: Fixated, fixation_total: np.ndarray) -> np.ndarray:
+    """AUC of fixated values against the fixations of the *other* images (ties count 1/2).
+
+    ``fixation_total`` is the ``(P,)`` count map of all fixations of the
+    evaluation set; the image's own counts are subtracted to get its negatives.
+    """
+    n = maps.shape[0]
+    support = np.flatnonzero(fixation_total)
+    values = np.full(n, np.nan)
+    if support.size == 0:
+        return values
+    candidate_values = maps[:, support]
+    own = np.zeros((n, support.size))
+    position = np.searchsorted(support, fix.cols)
+    own[fix.rows, position] = fix.counts
+    weights = fixation_total[support][None, :] - own
+    if (weights < 0).any():
+        raise ValueError(
+            "fixation_total must count every image's fixations (it is the sum of the "
+            "evaluation set's fixation maps), received a map with fewer fixations than one image"
+        )
+    order = np.argsort(candidate_values, axis=1, kind="stable")
+    sorted_values = np.take_along_axis(candidate_values, order, axis=1)
+    cumulative = np.concatenate(
+        (np.zeros((n, 1)), np.cumsum(np.take_along_axis(weights, order, axis=1), axis=1)), axis=1
+    )
+    for image in range(n):
+        segment = fix.segment(image)
+        negatives_total = cumulative[image, -1]
+        if segment.start == segment.stop or negatives_total == 0:
+            continue
+        positives = maps[image, fix.cols[segment]]
+        below = cumulative[image, np.searchsorted(sorted_values[image], positives, side="left")]
+        below_or_equal = cumulative[
+            image, np.searchsorted(sorted_values[image], positives, side="right")
+        ]
+        scores = (below + 0.5 * (below_or_equal - below)) / negatives_total
+        counts = fix.counts[segment]
+        values[image] = np.sum(counts * scores) / np.sum(counts)
+    return values
