@@ -1,0 +1,536 @@
+"""Readers: image files, DICOM (single/multi-frame), videos, and a manifest row's frame.
+
+Every reader returns ``float32`` greyscale ``(H, W)`` arrays in ``[0, 255]``
+(``docs/data-format.md``): colour is converted to the mean of the RGB
+channels, 16-bit images are scaled by ``255 / 65535``. A missing, corrupt or
+truncated file raises :class:`sonomtl.errors.InputError` naming the file.
+
+DICOM pixel size comes from ``PixelSpacing`` or, for ultrasound, from the 2D
+tissue region of ``SequenceOfUltrasoundRegions`` (``PhysicalDeltaX/Y``; units
+3 = cm are converted to mm). When that region's bounds lie outside the frame,
+the calibration does not describe this pixel grid (the file was resized after
+calibration): :func:`read_dicom` warns with :class:`DicomCalibrationWarning`,
+sets ``spacing_mm`` to ``None`` and keeps the calibrated value in
+``region_spacing_mm`` (``trust_out_of_frame_regions=True`` uses it anyway).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sonomtl.errors import InputError
+
+if TYPE_CHECKING:
+    from sonomtl.data.manifest import FrameRecord
+
+__all__ = [
+    "DICOM_SUFFIXES",
+    "IMAGE_SUFFIXES",
+    "VIDEO_SUFFIXES",
+    "DicomCalibrationWarning",
+    "DicomImage",
+    "UltrasoundRegion",
+    "VideoFrame",
+    "VideoInfo",
+    "is_dicom",
+    "iter_video_frames",
+    "read_attention",
+    "read_dicom",
+    "read_frame",
+    "read_image",
+    "read_video_frame",
+    "video_info",
+]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+DICOM_SUFFIXES = (".dcm", ".dicom")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
+
+
+class DicomCalibrationWarning(UserWarning):
+    """A DICOM pixel-size calibration that does not fit the frame it comes with."""
+
+
+# --------------------------------------------------------------------------- images
+
+
+def _grey_from_array(array: np.ndarray, *, max_value: float) -> np.ndarray:
+    """(H, W) or (H, W, C) integer/float pixels -> float32 grey in [0, 255]."""
+    image = np.asarray(array)
+    if image.ndim == 3:
+        if image.shape[2] in (2, 4):  # drop alpha
+            image = image[..., :-1]
+        image = image.mean(axis=2, dtype=np.float64) if image.shape[2] > 1 else image[..., 0]
+    if image.ndim != 2:
+        raise ValueError(f"expected an (H, W) or (H, W, C) image, got shape {array.shape}")
+    image = image.astype(np.float32)
+    if max_value != 255.0:
+        image *= np.float32(255.0 / max_value)
+    return image
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a PNG/JPEG/TIFF/BMP (or the first frame of a DICOM) as float32 grey ``(H, W)``.
+
+    8-bit images keep their values; 16-bit ones are scaled to ``[0, 255]``;
+    colour (RGB, palette, CMYK) becomes the mean of the RGB channels and an
+    alpha channel is ignored. Float TIFFs are returned as stored.
+
+    Raises
+    ------
+    InputError
+        The file is missing, not an image, or corrupt/truncated.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("image file not found", file=path)
+    if path.suffix.lower() in DICOM_SUFFIXES or is_dicom(path):
+        return read_dicom(path).frame(0)
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            mode = img.mode
+            if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+                return _grey_from_array(np.asarray(img).astype(np.uint16), max_value=65535.0)
+            if mode == "I":
+                array = np.asarray(img)
+                if array.min() < 0 or array.max() > 65535:
+                    raise InputError("32-bit integer images are not supported", file=path)
+                return _grey_from_array(array, max_value=65535.0)
+            if mode == "F":
+                return np.asarray(img, dtype=np.float32).copy()
+            if mode == "1":
+                return np.asarray(img, dtype=np.float32) * np.float32(255.0)
+            if mode in ("L", "LA", "RGB", "RGBA"):
+                return _grey_from_array(np.asarray(img), max_value=255.0)
+            return _grey_from_array(np.asarray(img.convert("RGB")), max_value=255.0)
+    except InputError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise InputError(f"cannot read image (corrupt, truncated or not an image): "
+                         f"{_one_line(error)}", file=path) from None
+
+
+def read_attention(path: str | os.PathLike[str]) -> np.ndarray:
+    """An attention map as float32 ``(H, W)``: ``.npy`` (no pickles) or an image file."""
+    path = Path(path)
+    if path.suffix.lower() != ".npy":
+        return read_image(path)
+    if not path.is_file():
+        raise InputError("attention map not found", file=path)
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise InputError(f"cannot read .npy attention map: {_one_line(error)}",
+                         file=path) from None
+    array = np.squeeze(array)
+    if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
+        raise InputError(f"expected a numeric 2-D map, got shape {array.shape} of "
+                         f"{array.dtype}", file=path)
+    array = array.astype(np.float32)
+    if not np.all(np.isfinite(array)):
+        raise InputError("attention map holds NaN or infinite values", file=path)
+    return array
+
+
+# --------------------------------------------------------------------------- DICOM
+
+
+def is_dicom(path: str | os.PathLike[str]) -> bool:
+    """Whether the file starts with a DICOM preamble (``DICM`` at byte 128)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(128)
+            return f.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class UltrasoundRegion:
+    """One entry of ``SequenceOfUltrasoundRegions`` (bounds in pixels, inclusive)."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    spatial_format: int
+    data_type: int
+    units_xy: tuple[int, int]
+    delta_xy: tuple[float, float]
+
+    @property
+    def spacing_mm(self) -> tuple[float, float] | None:
+        """Pixel size in mm when both axes are calibrated in cm (units 3); else ``None``."""
+        if self.units_xy != (3, 3) or not all(d > 0 and math.isfinite(d) for d in self.delta_xy):
+            return None
+        return (self.delta_xy[0] * 10.0, self.delta_xy[1] * 10.0)
+
+    def inside(self, hw: tuple[int, int]) -> bool:
+        """Whether the region lies within a frame of ``hw`` = (rows, cols)."""
+        return 0 <= self.x0 <= self.x1 < hw[1] and 0 <= self.y0 <= self.y1 < hw[0]
+
+
+@dataclass(frozen=True)
+class DicomImage:
+    """A DICOM file opened for reading: metadata now, frames decoded on demand.
+
+    Attributes
+    ----------
+    n_frames, hw
+        Number of frames and their size (rows, cols).
+    spacing_mm
+        Pixel size ``(x, y)`` in mm, or ``None`` when unknown or untrustworthy.
+    spacing_source
+        ``"PixelSpacing"``, ``"SequenceOfUltrasoundRegions"`` or ``None``.
+    region_spacing_mm
+        The ultrasound region calibration, even when not trusted.
+    region_outside_frame
+        The calibrated tissue region's bounds exceed the frame (see module doc).
+    frame_time_ms
+        Time between frames (``FrameTime``, else ``1000 / CineRate``), or ``None``.
+    """
+
+    path: Path
+    n_frames: int
+    hw: tuple[int, int]
+    photometric: str
+    spacing_mm: tuple[float, float] | None
+    spacing_source: str | None
+    region_spacing_mm: tuple[float, float] | None
+    region_outside_frame: bool
+    regions: tuple[UltrasoundRegion, ...]
+    frame_time_ms: float | None
+    frame_times_ms: tuple[float, ...] | None
+    dataset: Any = field(repr=False, compare=False)
+
+    def frame(self, index: int) -> np.ndarray:
+        """Decode frame ``index`` (0-based) to float32 grey ``(H, W)`` in [0, 255]."""
+        if not isinstance(index, (int, np.integer)) or not 0 <= index < self.n_frames:
+            raise InputError(f"frame {index} out of range: the file has {self.n_frames} "
+                             "frame(s)", file=self.path, field="frame")
+        from pydicom.pixels import apply_color_lut, pixel_array
+
+        ds = self.dataset
+        try:
+            array = pixel_array(ds, index=int(index) if self.n_frames > 1 else None)
+            if self.photometric == "PALETTE COLOR":
+                array = apply_color_lut(array, ds)
+        except Exception as error:  # decoders raise many types for damaged pixel data
+            raise InputError(f"cannot decode DICOM pixel data (frame {index}): "
+                             f"{_one_line(error)}", file=self.path) from None
+        if self.photometric == "PALETTE COLOR":
+            max_value = 65535.0 if array.dtype.itemsize > 1 else 255.0
+        else:
+            bits = int(ds.get("BitsStored", 8) or 8)
+            if int(ds.get("PixelRepresentation", 0) or 0) == 1:
+                array = array.astype(np.int64) + (1 << (bits - 1))
+            max_value = float((1 << bits) - 1)
+        image = _grey_from_array(array, max_value=max_value)
+        if self.photometric == "MONOCHROME1":
+            image = np.float32(255.0) - image
+        return image
+
+    def frames(self) -> np.ndarray:
+        """All frames as float32 ``(N, H, W)`` (decodes everything: mind long clips)."""
+        return np.stack([self.frame(i) for i in range(self.n_frames)])
+
+    def timestamp_ms(self, index: int) -> float | None:
+        """Time of frame ``index`` from the first frame, or ``None`` when unknown."""
+        if self.frame_times_ms is not None:
+            return float(sum(self.frame_times_ms[1:index + 1]))
+        return None if self.frame_time_ms is None else index * self.frame_time_ms
+
+
+def read_dicom(path: str | os.PathLike[str], *,
+               trust_out_of_frame_regions: bool = False) -> DicomImage:
+    """Open a DICOM file (single- or multi-frame) and read its geometry and timing.
+
+    Parameters
+    ----------
+    path
+        The file.
+    trust_out_of_frame_regions
+        Use an ultrasound region calibration even when its bounds lie outside
+        the frame (default: warn and leave ``spacing_mm`` as ``None``).
+
+    Raises
+    ------
+    InputError
+        The file is missing, not DICOM, truncated, or holds no image.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("DICOM file not found", file=path)
+    try:
+        ds = pydicom.dcmread(path)
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        ds.PixelData  # noqa: B018 - raises when the pixel data is missing
+    except InvalidDicomError as error:
+        raise InputError(f"not a DICOM file: {_one_line(error)}", file=path) from None
+    except AttributeError:
+        raise InputError("DICOM file holds no image (no Rows/Columns/PixelData)",
+                         file=path) from None
+    except Exception as error:  # truncated files raise EOFError, OSError, ValueError...
+        raise InputError(f"cannot read DICOM (corrupt or truncated): {_one_line(error)}",
+                         file=path) from None
+    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
+    regions = tuple(_region(r) for r in ds.get("SequenceOfUltrasoundRegions", []) or [])
+    tissue = [r for r in regions if r.spatial_format == 1 and r.spacing_mm is not None]
+    tissue.sort(key=lambda r: (r.x1 - r.x0) * (r.y1 - r.y0), reverse=True)
+    region = tissue[0] if tissue else None
+    outside = region is not None and not region.inside((rows, cols))
+    spacing, source = None, None
+    pixel_spacing = ds.get("PixelSpacing")
+    if pixel_spacing is not None and len(pixel_spacing) == 2:
+        # PixelSpacing is (row spacing, column spacing) = (y, x).
+        sy, sx = float(pixel_spacing[0]), float(pixel_spacing[1])
+        if sx > 0 and sy > 0:
+            spacing, source = (sx, sy), "PixelSpacing"
+    if spacing is None and region is not None:
+        if outside:
+            warnings.warn(
+                f"{path}: the ultrasound region ({region.x0}..{region.x1} x {region.y0}.."
+                f"{region.y1}) lies outside the {cols}x{rows} frame, so its calibration "
+                f"({region.spacing_mm[0]:.4f} mm/px) does not describe these pixels (file "
+                "resized after calibration?); "
+                + ("using it anyway" if trust_out_of_frame_regions else
+                   "pixel size left unknown: give spacing_mm in the manifest"),
+                DicomCalibrationWarning, stacklevel=2)
+        if not outside or trust_out_of_frame_regions:
+            spacing, source = region.spacing_mm, "SequenceOfUltrasoundRegions"
+    return DicomImage(
+        path=path, n_frames=n_frames, hw=(rows, cols), photometric=photometric,
+        spacing_mm=spacing, spacing_source=source,
+        region_spacing_mm=None if region is None else region.spacing_mm,
+        region_outside_frame=outside, regions=regions,
+        frame_time_ms=_frame_time_ms(ds), frame_times_ms=_frame_time_vector(ds, n_frames),
+        dataset=ds,
+    )
+
+
+def _region(item: Any) -> UltrasoundRegion:
+    def get(name: str, default: Any = 0) -> Any:
+        value = item.get(name, default)
+        return default if value is None else value
+
+    return UltrasoundRegion(
+        x0=int(get("RegionLocationMinX0")), y0=int(get("RegionLocationMinY0")),
+        x1=int(get("RegionLocationMaxX1")), y1=int(get("RegionLocationMaxY1")),
+        spatial_format=int(get("RegionSpatialFormat")), data_type=int(get("RegionDataType")),
+        units_xy=(int(get("PhysicalUnitsXDirection")), int(get("PhysicalUnitsYDirection"))),
+        delta_xy=(float(get("PhysicalDeltaX", 0.0)), float(get("PhysicalDeltaY", 0.0))),
+    )
+
+
+def _frame_time_ms(ds: Any) -> float | None:
+    frame_time = ds.get("FrameTime")
+    if frame_time is not None and float(frame_time) > 0:
+        return float(frame_time)
+    for rate_tag in ("CineRate", "RecommendedDisplayFrameRate"):
+        rate = ds.get(rate_tag)
+        if rate is not None and float(rate) > 0:
+            return 1000.0 / float(rate)
+    return None
+
+
+def _frame_time_vector(ds: Any, n_frames: int) -> tuple[float, ...] | None:
+    vector = ds.get("FrameTimeVector")
+    if vector is None or len(vector) != n_frames:
+        return None
+    return tuple(float(v) for v in vector)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_dicom(path: str, mtime_ns: int) -> DicomImage:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DicomCalibrationWarning)
+        return read_dicom(path)
+
+
+# --------------------------------------------------------------------------- video
+
+
+@dataclass(frozen=True)
+class VideoFrame:
+    """One decoded video frame: 0-based index, time from the stream start, grey image."""
+
+    index: int
+    timestamp_ms: float
+    image: np.ndarray
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Size, frame count (as the container states it; 0 when unknown) and frame rate."""
+
+    hw: tuple[int, int]
+    n_frames: int
+    fps: float | None
+    duration_ms: float | None
+
+
+def _open_video(path: Path) -> Any:
+    import av
+
+    if not path.is_file():
+        raise InputError("video file not found", file=path)
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError, ValueError) as error:
+        raise InputError(f"cannot open video (corrupt or not a video): {_one_line(error)}",
+                         file=path) from None
+    if not container.streams.video:
+        container.close()
+        raise InputError("file holds no video stream", file=path)
+    return container
+
+
+def video_info(path: str | os.PathLike[str]) -> VideoInfo:
+    """Frame size, stated frame count and frame rate of a video file."""
+    path = Path(path)
+    with _open_video(path) as container:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate) if stream.average_rate else None
+        duration = None
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base) * 1000.0
+        return VideoInfo(hw=(stream.codec_context.height, stream.codec_context.width),
+                         n_frames=int(stream.frames or 0), fps=fps, duration_ms=duration)
+
+
+def iter_video_frames(path: str | os.PathLike[str], *, start: int = 0,
+                      stop: int | None = None) -> Iterator[VideoFrame]:
+    """Decode frames ``start <= index < stop`` one at a time (memory stays bounded).
+
+    ``index`` counts decoded frames from 0; ``timestamp_ms`` is the frame's
+    presentation time from the stream start. Decoding errors mid-stream raise
+    :class:`InputError` naming the file.
+    """
+    import av
+
+    if start < 0 or (stop is not None and stop < start):
+        raise ValueError(f"start/stop: expected 0 <= start <= stop, got {start}, {stop}")
+    path = Path(path)
+    with _open_video(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        origin = stream.start_time or 0
+        time_base = float(stream.time_base) if stream.time_base else 0.0
+        try:
+            for index, frame in enumerate(container.decode(stream)):
+                if stop is not None and index >= stop:
+                    break
+                if index < start:
+                    continue
+                pts = frame.pts if frame.pts is not None else origin
+                yield VideoFrame(index, (pts - origin) * time_base * 1000.0,
+                                 _video_grey(frame))
+        except av.error.FFmpegError as error:
+            raise InputError(f"cannot decode video (corrupt or truncated): {_one_line(error)}",
+                             file=path) from None
+
+
+def _video_grey(frame: Any) -> np.ndarray:
+    if frame.format.name in ("gray", "gray8"):
+        return frame.to_ndarray().astype(np.float32)
+    return _grey_from_array(frame.to_ndarray(format="rgb24"), max_value=255.0)
+
+
+def read_video_frame(path: str | os.PathLike[str], index: int) -> VideoFrame:
+    """Decode frame ``index`` of a video by seeking to the key frame before it.
+
+    Frame indices follow the stream's average frame rate; where seeking cannot
+    place the frame (variable rate, missing timestamps) the video is decoded
+    from the start.
+    """
+    import av
+
+    path = Path(path)
+    if not isinstance(index, (int, np.integer)) or index < 0:
+        raise ValueError(f"index: expected a 0-based frame index, got {index!r}")
+    with _open_video(path) as container:
+        stream = container.streams.video[0]
+        rate, time_base = stream.average_rate, stream.time_base
+        origin = stream.start_time or 0
+        if rate and time_base and index > 0:
+            target_pts = origin + round(index / float(rate) / float(time_base))
+            try:
+                container.seek(int(target_pts), stream=stream, backward=True, any_frame=False)
+                for frame in container.decode(stream):
+                    if frame.pts is None:
+                        break
+                    found = round((frame.pts - origin) * float(time_base) * float(rate))
+                    if found > index:
+                        break  # overshot: fall back to decoding from the start
+                    if found == index:
+                        return VideoFrame(index, (frame.pts - origin) * float(time_base) * 1000,
+                                          _video_grey(frame))
+            except av.error.FFmpegError:
+                pass  # fall back below; a truly corrupt file fails there too
+    for frame in iter_video_frames(path, start=index, stop=index + 1):
+        return frame
+    raise InputError(f"frame {index} is beyond the end of the video", file=path, field="frame")
+
+
+# --------------------------------------------------------------------------- manifest rows
+
+
+def read_frame(folder: str | os.PathLike[str],
+               record: FrameRecord) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """The grey frame of a manifest row and its pixel size ``(x, y)`` in mm (or ``None``).
+
+    The manifest's ``spacing_mm`` wins over a DICOM file's own calibration.
+    Errors name the manifest row (``row``) and the file.
+    """
+    folder = Path(folder)
+    spacing = record.spacing_mm
+    try:
+        if record.image is not None:
+            path = folder / record.image
+            if path.suffix.lower() in DICOM_SUFFIXES or is_dicom(path):
+                dicom = _dicom(path)
+                image = dicom.frame(0)
+                spacing = spacing or dicom.spacing_mm
+            else:
+                image = read_image(path)
+        else:
+            path = folder / str(record.video)
+            frame = int(record.frame or 0)
+            if path.suffix.lower() in DICOM_SUFFIXES or is_dicom(path):
+                dicom = _dicom(path)
+                image = dicom.frame(frame)
+                spacing = spacing or dicom.spacing_mm
+            else:
+                image = read_video_frame(path, frame).image
+    except InputError as error:
+        field_name = "image" if record.image is not None else (
+            "frame" if error.field == "frame" else "video")
+        raise InputError(error.message, file=error.file, row=record.row,
+                         field=field_name) from None
+    return image, spacing
+
+
+def _dicom(path: Path) -> DicomImage:
+    if not path.is_file():
+        raise InputError("DICOM file not found", file=path)
+    return _cached_dicom(str(path), path.stat().st_mtime_ns)
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
