@@ -1,0 +1,146 @@
+"""Attention maps for a whole dataset: ``sonomtl gaze maps``.
+
+For each sequence with a gaze log (``gaze.logs`` in ``dataset.yaml``): read the log,
+detect fixations, assign them to frames by ``timestamp_ms``, map their centroids from
+the screen into the frame (``image_rect_px``) and through the frame's own
+preprocessing (crop, resize or resampling: :func:`sonomtl.data.preprocess.plan_preprocessing`),
+draw the map at the model input size and save it as ``.npy`` float32; the manifest's
+``attention`` column then points at the maps.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sonomtl.errors import InputError
+from sonomtl.gaze.fixations import FixationParams, detect_fixations
+from sonomtl.gaze.geometry import ScreenGeometry
+from sonomtl.gaze.maps import (
+    Normalisation,
+    attention_map,
+    fixations_per_frame,
+    screen_to_frame,
+    sigma_px_for,
+)
+from sonomtl.gaze.readers import read_gaze_log
+from sonomtl.gaze.samples import warn
+
+__all__ = ["MapsSummary", "write_dataset_attention_maps"]
+
+
+@dataclass(frozen=True)
+class MapsSummary:
+    """What :func:`write_dataset_attention_maps` did."""
+
+    maps_written: int
+    sequences: int
+    fixations: int
+    frames_without_fixation: int
+    fixations_off_image: int
+
+
+def write_dataset_attention_maps(
+    folder: str | os.PathLike[str], *, sigma_deg: float = 1.5, window_ms: float = 0.0,
+    normalise: Normalisation = "max", params: FixationParams | None = None,
+    out_dir: str = "attention", weighting: str = "binary",
+) -> MapsSummary:
+    """Write one attention map per frame of every gaze-tracked sequence; fill ``attention``.
+
+    Frames of sequences without a log keep their ``attention`` value. Each frame needs
+    ``timestamp_ms``. Fixations that land outside the model input are dropped (counted,
+    one warning). ``weighting``: ``"binary"`` (the paper) or ``"duration"``.
+    """
+    from sonomtl.data.io import read_frame
+    from sonomtl.data.manifest import load_dataset, update_manifest_column
+    from sonomtl.data.preprocess import auto_sector_box, plan_preprocessing
+    from sonomtl.fileio import atomic_path
+
+    if weighting not in ("binary", "duration"):
+        raise ValueError(f"weighting must be 'binary' or 'duration', got {weighting!r}")
+    folder = Path(folder)
+    spec, records = load_dataset(folder)
+    setup = spec.gaze
+    yaml_file = folder / "dataset.yaml"
+    if setup is None:
+        raise InputError("no 'gaze:' block: the dataset has no eye-tracking setup",
+                         file=yaml_file, field="gaze")
+    try:
+        geometry = ScreenGeometry(screen_px=setup.screen_px, screen_cm=setup.screen_cm,
+                                  distance_cm=setup.distance_cm)
+    except (TypeError, ValueError) as error:
+        raise InputError(str(error), file=yaml_file, field="gaze") from None
+    by_sequence: dict[str, list] = {}
+    for record in records:
+        if record.sequence is not None and record.sequence in setup.logs:
+            by_sequence.setdefault(record.sequence, []).append(record)
+    untracked = sum(1 for r in records if r.sequence is None or r.sequence not in setup.logs)
+    if untracked:
+        warn(f"{untracked} manifest rows belong to no sequence with a gaze log: "
+             "their attention is left as it was")
+    updates: dict[int, str] = {}
+    total_fixations = empty_frames = off_image = 0
+    for sequence, frames in by_sequence.items():
+        for record in frames:
+            if record.timestamp_ms is None:
+                raise InputError("timestamp_ms is needed to align gaze",
+                                 file=folder / "manifest.csv", row=record.row,
+                                 field="timestamp_ms")
+        frames = sorted(frames, key=lambda r: r.timestamp_ms)
+        samples = read_gaze_log(folder / setup.logs[sequence], format=setup.format)
+        fixations = detect_fixations(samples, geometry=geometry, params=params)
+        total_fixations += len(fixations)
+        times = np.array([r.timestamp_ms for r in frames], dtype=np.float64)
+        if len(times) > 1 and not (np.diff(times) > 0).all():
+            dup = frames[int(np.flatnonzero(np.diff(times) <= 0)[0]) + 1]
+            raise InputError("two frames of one sequence share a timestamp_ms",
+                             file=folder / "manifest.csv", row=dup.row, field="timestamp_ms")
+        assigned = fixations_per_frame(times, fixations, end_ms=float(samples.time_ms[-1]),
+                                       window_ms=window_ms)
+        centroids = np.stack([fixations.x_px, fixations.y_px], axis=1)
+        for record, indices in zip(frames, assigned):
+            image, spacing = read_frame(folder, record)
+            crop = spec.crop
+            if crop == "auto":
+                crop = auto_sector_box(image)
+            pipeline = plan_preprocessing(
+                image.shape[:2], input_hw=spec.input_size, crop_box_rc=crop,
+                spacing_mm=spacing, target_spacing_mm=spec.target_spacing_mm,
+            )
+            rows, cols = image.shape[:2]
+            rect = setup.image_rect_px
+            in_frame = screen_to_frame(centroids[indices], image_rect_px=rect,
+                                       frame_hw=(rows, cols))
+            points = pipeline.apply_points(in_frame)
+            matrix = pipeline.matrix
+            scale = (abs(matrix[0, 0]) * cols / rect[2], abs(matrix[1, 1]) * rows / rect[3])
+            sigma = sigma_px_for(geometry=geometry, sigma_deg=sigma_deg,
+                                 model_px_per_screen_px=scale)
+            out_rows, out_cols = pipeline.output_hw
+            inside = ((points[:, 0] > -0.5) & (points[:, 0] < out_cols - 0.5)
+                      & (points[:, 1] > -0.5) & (points[:, 1] < out_rows - 0.5))
+            off_image += int(np.count_nonzero(~inside))
+            weights = fixations.duration_ms[indices] if weighting == "duration" else None
+            attention = attention_map(points, output_hw=pipeline.output_hw, sigma_px=sigma,
+                                      normalise=normalise, weights=weights)
+            if not inside.any():
+                empty_frames += 1
+            name = f"{out_dir}/{_safe(sequence)}/row{record.row:06d}.npy"
+            with atomic_path(folder / name) as tmp:
+                np.save(tmp, attention, allow_pickle=False)
+            updates[record.row] = name
+    if off_image:
+        warn(f"{off_image} fixation-frame pairs fell outside the model input and were dropped")
+    if empty_frames:
+        warn(f"{empty_frames} frames have no fixation: their maps are all zeros")
+    if updates:
+        update_manifest_column(folder, "attention", updates)
+    return MapsSummary(len(updates), len(by_sequence), total_fixations, empty_frames, off_image)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "_"
