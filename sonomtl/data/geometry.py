@@ -344,8 +344,15 @@ class PadOrCrop(GeometricOp):
 
     @property
     def offset_rc(self) -> tuple[int, int]:
-        """Where input row/col 0 lands in the output (negative when cropped)."""
-        return (self.out_hw[0] - self.in_hw[0]) // 2, (self.out_hw[1] - self.in_hw[1]) // 2
+        """Where input row/col 0 lands in the output (negative when cropped).
+
+        Padding puts ``floor(d / 2)`` zeros before and the rest after; cropping
+        removes ``floor(d / 2)`` pixels before and the rest after.
+        """
+        def offset(n_in: int, n_out: int) -> int:
+            return (n_out - n_in) // 2 if n_out >= n_in else -((n_in - n_out) // 2)
+
+        return offset(self.in_hw[0], self.out_hw[0]), offset(self.in_hw[1], self.out_hw[1])
 
     @property
     def matrix(self) -> np.ndarray:

@@ -281,24 +281,36 @@ def static_overlay_mask(
     return mask
 
 
-def auto_sector_box(image: np.ndarray, *, threshold: float = 10.0) -> tuple[int, int, int, int]:
+def auto_sector_box(
+    image: np.ndarray, *, threshold: float = 10.0, min_texture: float = 2.0
+) -> tuple[int, int, int, int]:
     """The box ``(r0, r1, c0, c1)`` (half-open) around the ultrasound field of view.
 
-    The frame is thresholded at ``threshold`` (grey level), thin structures
-    (overlay text, icons, calipers, rulers: strokes a few pixels wide) are
-    removed by a morphological opening, dark gaps inside the sector (fluid) are
-    closed, and the bounding box of the largest remaining region is returned.
+    A pixel is "image" when its local mean exceeds ``threshold`` (grey level)
+    and its local standard deviation exceeds ``min_texture`` (speckle), which
+    drops the black canvas and flat grey bars. A morphological opening removes
+    thin overlays (text, icons, calipers, rulers: strokes a few pixels wide), a
+    closing fills dark gaps inside the sector (fluid), and the bounding box of
+    the largest remaining region is returned (the whole frame when none).
+
+    Overlays that touch the field of view (a header bar drawn against the top of
+    the sector, as on GE Voluson screens) are merged into it: use a fixed crop
+    for such layouts.
     """
     import cv2
 
     grey = to_grey(image)
     rows, cols = grey.shape
-    binary = (grey > threshold).astype(np.uint8)
-    size = max(3, int(round(min(rows, cols) / 100)) * 2 + 1)  # ~1 % of the frame, odd
-    opened = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((size, size), np.uint8))
-    closed = cv2.morphologyEx(opened, cv2.MORPH_CLOSE, np.ones((3 * size, 3 * size), np.uint8))
+    size = max(3, int(round(min(rows, cols) / 100)) * 2 + 1)  # ~2 % of the frame, odd
+    window = (max(3, size * 2 // 3) | 1,) * 2
+    mean = cv2.blur(grey, window)
+    var = cv2.blur(grey * grey, window) - mean * mean
+    textured = (mean > threshold) & (var > min_texture**2)
+    kernel = np.ones((size, size), np.uint8)
+    opened = cv2.morphologyEx(textured.astype(np.uint8), cv2.MORPH_OPEN, kernel)
+    closed = cv2.morphologyEx(opened, cv2.MORPH_CLOSE, kernel)
     count, _, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
-    if count <= 1:  # nothing above the threshold: keep the whole frame
+    if count <= 1:  # nothing textured: keep the whole frame
         return 0, rows, 0, cols
     best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     x, y, w, h = (int(v) for v in stats[best, :4])
