@@ -113,34 +113,12 @@ def classify_images(
     import torch
 
     from sonomtl.models.sononet import SonoNet
-    from sonomtl.models.weights import (
-        lasagne_sononet_config,
-        load_weights,
-        read_lasagne_npz,
-        read_safetensors,
-    )
+    from sonomtl.models.weights import load_weights, sononet_file_config
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     weights = Path(weights)
-    if weights.suffix.lower() == ".npz":
-        try:
-            config = lasagne_sononet_config(read_lasagne_npz(weights))
-        except ValueError as error:
-            if isinstance(error, InputError):
-                raise
-            raise InputError(f"not a SonoNet weights file: {error}", file=weights) from None
-    elif weights.suffix.lower() == ".safetensors":
-        state, header = read_safetensors(weights)
-        cfg = header.get("default_cfg") or {}
-        first = state.get("blocks.0.0.0.weight")
-        if first is None:
-            raise InputError("not a SonoNet weights file (no blocks.0.0.0.weight)", file=weights)
-        config = {"width": int(first.shape[0]), "in_chans": int(first.shape[1]),
-                  "num_classes": int(cfg.get("num_classes", len(SONONET_CLASS_NAMES)))}
-    else:
-        raise InputError(f"unknown weights format {weights.suffix!r}: expected .npz or "
-                         ".safetensors", file=weights)
+    config = sononet_file_config(weights)
     names = SONONET_CLASS_NAMES if config["num_classes"] == len(SONONET_CLASS_NAMES) else tuple(
         f"class_{i}" for i in range(config["num_classes"]))
     model = SonoNet(width=config["width"], num_classes=config["num_classes"],

@@ -32,6 +32,7 @@ __all__ = [
     "read_lasagne_npz",
     "load_lasagne_arrays",
     "lasagne_sononet_config",
+    "sononet_file_config",
     "save_safetensors",
     "read_safetensors",
     "load_weights",
@@ -76,6 +77,31 @@ def lasagne_sononet_config(arrays: list[np.ndarray]) -> dict[str, int]:
         "in_chans": int(arrays[0].shape[1]),
         "num_classes": int(arrays[-_ARRAYS_PER_UNIT].shape[0]),
     }
+
+
+def sononet_file_config(path: str | os.PathLike[str]) -> dict[str, int]:
+    """``width``, ``in_chans`` and ``num_classes`` of a SonoNet ``.npz`` or ``.safetensors`` file.
+
+    Raises :class:`InputError` naming the file when it is not a SonoNet weights file.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        arrays = read_lasagne_npz(path)
+        if len(arrays) != 15 * _ARRAYS_PER_UNIT:
+            raise InputError(f"not a SonoNet weights file: {len(arrays)} arrays, expected 75",
+                             file=path)
+        return lasagne_sononet_config(arrays)
+    if suffix == ".safetensors":
+        state, _ = read_safetensors(path)
+        first, head = state.get("blocks.0.0.0.weight"), state.get("adaptation.1.0.weight")
+        if first is None or head is None:
+            raise InputError("not a SonoNet weights file (no blocks.0.0.0.weight or "
+                             "adaptation.1.0.weight)", file=path)
+        return {"width": int(first.shape[0]), "in_chans": int(first.shape[1]),
+                "num_classes": int(head.shape[0])}
+    raise InputError(f"unknown weights format {suffix!r}: expected .npz or .safetensors",
+                     file=path)
 
 
 def load_lasagne_arrays(
