@@ -1,0 +1,76 @@
+"""``sonomtl train CONFIG [key=value ...]`` and ``sonomtl train --resume runs/NAME``."""
+
+from __future__ import annotations
+
+import argparse
+
+from sonomtl.cli._common import add_command
+
+__all__ = ["register"]
+
+_EXAMPLES = """
+  sonomtl train configs/example.yaml name=demo-run trainer.progress_bar=false
+  sonomtl train configs/example.yaml stages.pretrain.epochs=5 data.batch_size=16
+  sonomtl train configs/example.yaml trainer.devices=2 trainer.strategy=ddp  # 2 processes
+  sonomtl train --resume runs/demo-run  # after a crash or a kill
+  torchrun --nnodes 2 --nproc-per-node 4 ... -m sonomtl train CONFIG \
+      trainer.devices=4 trainer.num_nodes=2
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train`` command."""
+    parser = add_command(
+        subparsers,
+        "train",
+        help="train a model from a YAML config (stages, optimisers, losses)",
+        description="Train from a YAML config with dotted key=value overrides, or resume a run "
+        "folder from its last checkpoint. See docs/training.md for the config keys.",
+        examples=_EXAMPLES,
+    )
+    parser.add_argument("config", nargs="?", help="the YAML config file (omit with --resume)")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="dotted overrides, e.g. trainer.devices=2 stages.pretrain.epochs=3",
+    )
+    parser.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue runs/NAME from its last checkpoint"
+    )
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import sys
+
+    from sonomtl.errors import InputError
+
+    if args.resume:
+        if args.config or args.overrides:
+            raise InputError(
+                "--resume takes only the run folder: the run continues with its saved config"
+            )
+    elif not args.config:
+        raise InputError("give a CONFIG file, or --resume RUN_DIR")
+
+    from sonomtl.training.run import resume, train
+    from sonomtl.training.steps import NonFiniteLossError
+
+    try:
+        if args.resume:
+            result = resume(args.resume)
+        else:
+            from sonomtl.config import load_config
+
+            config = load_config(args.config, args.overrides)
+            result = train(config)
+    except NonFiniteLossError as error:
+        print(f"sonomtl: training stopped: {error}", file=sys.stderr)
+        return 1
+    if result.rank == 0:
+        shown = ", ".join(
+            f"{k}={v:.4g}" for k, v in sorted(result.metrics.items()) if k.startswith("val/")
+        )
+        print(f"{result.run_dir}: done{': ' + shown if shown else ''}")
+    return 0

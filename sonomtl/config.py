@@ -1,0 +1,474 @@
+"""Typed training configs: YAML files, dotted overrides, strict validation.
+
+A config is a tree of dataclasses (:class:`TrainConfig` at the root). It is
+read from YAML, changed with ``key=value`` overrides (``trainer.devices=2``,
+``stages.pretrain.epochs=3`` or ``stages.0.epochs=3``), then checked: an
+unknown key or a value of the wrong type is an :class:`~sonomtl.errors.InputError`
+naming the dotted key and the file. The fully resolved config is written to
+``runs/<name>/config.yaml`` by :func:`save_config` and reads back identically.
+
+The fields are documented in ``docs/training.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from sonomtl.errors import InputError
+
+__all__ = [
+    "AdversarialConfig",
+    "CheckpointConfig",
+    "DataConfig",
+    "LossWeightConfig",
+    "ModelConfig",
+    "OptimizerConfig",
+    "StageConfig",
+    "TaskConfig",
+    "TrainConfig",
+    "TrainerConfig",
+    "apply_overrides",
+    "config_from_dict",
+    "config_to_dict",
+    "load_config",
+    "save_config",
+]
+
+
+@dataclass
+class ModelConfig:
+    """One named module: a registry name (or ``sonomtl.pkg.mod:factory``) and its kwargs."""
+
+    model: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TaskConfig:
+    """The task (system-specific losses and data): a registered name and free parameters."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DataConfig:
+    """What the task builds its datasets from, and how batches are drawn."""
+
+    root: str | None = None
+    batch_size: int = 8
+    val_batch_size: int | None = None
+    num_workers: int = 0
+    sampler: Literal["random", "sequential", "class_balanced"] = "random"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class OptimizerConfig:
+    """Optimiser of one trained module; the learning rate schedule runs over the stage."""
+
+    kind: Literal["adam", "sgd"] = "adam"
+    lr: float = 1e-3
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    schedule: Literal["constant", "linear", "cosine"] = "constant"
+    final_lr_factor: float = 1.0
+
+
+@dataclass
+class LossWeightConfig:
+    """Weight of one loss term: constant (``start``) or linear from ``start`` to ``end``.
+
+    In YAML a bare number is a constant weight; ``{start: 2, end: 1}`` falls
+    linearly over the stage's epochs (``per: epoch``, the first epoch has
+    ``start`` and the last ``end``) or optimisation steps (``per: step``).
+    """
+
+    start: float
+    end: float | None = None
+    per: Literal["epoch", "step"] = "epoch"
+
+
+@dataclass
+class AdversarialConfig:
+    """Alternating discriminator/generator updates of an ``adversarial`` stage."""
+
+    discriminator: str = "discriminator"
+    real_label: float = 0.9
+    fake_label: float = 0.0
+    d_steps: int = 1
+    g_steps: int = 1
+    output: Literal["probability", "logit"] = "probability"
+    loss_term: str = "adversarial"
+
+
+@dataclass
+class StageConfig:
+    """One stage: how long, what trains, what is frozen, which losses with which weights."""
+
+    name: str
+    epochs: int | None = None
+    steps: int | None = None
+    pattern: Literal["plain", "adversarial"] = "plain"
+    train: list[str] = field(default_factory=list)
+    frozen: list[str] = field(default_factory=list)
+    optimizers: dict[str, OptimizerConfig] = field(default_factory=dict)
+    losses: dict[str, LossWeightConfig] = field(default_factory=dict)
+    adversarial: AdversarialConfig | None = None
+    batch_size: int | None = None
+    val_every_n_steps: int | None = None
+    grad_clip_norm: float | None = None
+
+
+@dataclass
+class TrainerConfig:
+    """Devices, distribution and precision (Lightning Fabric) and logging cadence."""
+
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "cpu"
+    devices: int | str = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: Literal["32-true", "16-mixed", "bf16-mixed"] = "32-true"
+    log_every_n_steps: int = 10
+    progress_bar: bool = True
+    deterministic: bool = False
+
+
+@dataclass
+class CheckpointConfig:
+    """When checkpoints are written (always at the end of every epoch and stage)."""
+
+    every_n_steps: int | None = None
+    keep_last: int = 2
+
+
+@dataclass
+class TrainConfig:
+    """A whole training run."""
+
+    name: str
+    task: TaskConfig
+    modules: dict[str, ModelConfig]
+    stages: list[StageConfig]
+    seed: int = 0
+    out_dir: str = "runs"
+    data: DataConfig = field(default_factory=DataConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        """``out_dir/name``."""
+        return Path(self.out_dir) / self.name
+
+
+# --------------------------------------------------------------------------- loading
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def load_config(path: str | os.PathLike[str], overrides: typing.Sequence[str] = ()) -> TrainConfig:
+    """Read a YAML config, apply ``key=value`` overrides, validate it.
+
+    Parameters
+    ----------
+    path
+        The YAML file.
+    overrides
+        Dotted ``key=value`` strings; values are parsed as YAML (``3``, ``2e-4``,
+        ``[1, 2]``, ``null``).
+
+    Raises
+    ------
+    InputError
+        Missing file, invalid YAML, unknown key, wrong type, inconsistent stages.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("config file not found", file=path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise InputError(f"invalid YAML: {error}".replace("\n", " "), file=path) from None
+    if not isinstance(raw, dict):
+        raise InputError("a config must be a mapping of keys to values", file=path)
+    raw = apply_overrides(raw, overrides)
+    return config_from_dict(raw, file=path)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: typing.Sequence[str]) -> dict[str, Any]:
+    """Return a copy of ``raw`` with dotted ``key=value`` overrides applied.
+
+    A list element is addressed by its index or, for lists of named mappings
+    (stages), by its ``name``. Keys are checked later by :func:`config_from_dict`,
+    except that a missing list element is reported here.
+    """
+    import copy
+
+    import yaml
+
+    result = copy.deepcopy(raw)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"override {item!r} is not of the form key=value")
+        try:
+            value = yaml.safe_load(text) if text else None
+        except yaml.YAMLError:
+            value = text
+        parts = key.split(".")
+        node: Any = result
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            dotted = ".".join(parts[: depth + 1])
+            if isinstance(node, list):
+                index = _list_index(node, part, dotted)
+                if last:
+                    node[index] = value
+                else:
+                    node = node[index]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = value
+                else:
+                    if node.get(part) is None:
+                        node[part] = {}
+                    node = node[part]
+            else:
+                raise InputError(
+                    f"cannot set {key!r}: {'.'.join(parts[:depth])} is not a mapping", field=key
+                )
+    return result
+
+
+def _list_index(node: list[Any], part: str, dotted: str) -> int:
+    if re.fullmatch(r"\d+", part):
+        index = int(part)
+        if index >= len(node):
+            raise InputError(
+                f"index {index} out of range (the list has {len(node)} items)", field=dotted
+            )
+        return index
+    for index, element in enumerate(node):
+        if isinstance(element, dict) and element.get("name") == part:
+            return index
+    names = [e.get("name") for e in node if isinstance(e, dict)]
+    raise InputError(f"no element named {part!r} (known: {names})", field=dotted)
+
+
+def config_from_dict(
+    raw: dict[str, Any], *, file: str | os.PathLike[str] | None = None
+) -> TrainConfig:
+    """Build and validate a :class:`TrainConfig` from plain data (parsed YAML)."""
+    config = _build(TrainConfig, raw, "", file)
+    _check_semantics(config, file)
+    return config
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """Plain-data form of a config (the inverse of :func:`config_from_dict`)."""
+    return dataclasses.asdict(config)
+
+
+def save_config(config: TrainConfig, path: str | os.PathLike[str]) -> Path:
+    """Write the fully resolved config as YAML, atomically."""
+    import yaml
+
+    from sonomtl.fileio import write_text
+
+    text = yaml.safe_dump(config_to_dict(config), sort_keys=False, default_flow_style=None)
+    return write_text(path, text)
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "null"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if origin is dict:
+        return "a mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _fail(key: str, message: str, file: Any) -> typing.NoReturn:
+    raise InputError(message, file=file, field=key or "<root>")
+
+
+def _build(tp: Any, value: Any, key: str, file: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _build(option, value, key, file)
+            except InputError as error:
+                errors.append(error)
+        if len(errors) == 1:
+            raise errors[0]
+        _fail(key, f"expected {_type_name(tp)}, got {value!r}", file)
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            _fail(key, f"expected {_type_name(tp)}, got {value!r}", file)
+        return value
+    if dataclasses.is_dataclass(tp):
+        if tp is LossWeightConfig and _is_number(value):
+            value = {"start": value}
+        if not isinstance(value, dict):
+            _fail(key, f"expected a mapping, got {value!r}", file)
+        hints = typing.get_type_hints(tp)
+        fields = {f.name: f for f in dataclasses.fields(tp)}
+        unknown = sorted(set(value) - set(fields))
+        if unknown:
+            name = f"{key}.{unknown[0]}" if key else str(unknown[0])
+            _fail(name, f"unknown key (known keys here: {', '.join(fields)})", file)
+        kwargs = {}
+        for name, spec in fields.items():
+            child = f"{key}.{name}" if key else name
+            if name not in value:
+                if (
+                    spec.default is dataclasses.MISSING
+                    and spec.default_factory is dataclasses.MISSING
+                ):
+                    _fail(child, "required key is missing", file)
+                continue
+            kwargs[name] = _build(hints[name], value[name], child, file)
+        return tp(**kwargs)
+    if origin is list:
+        if not isinstance(value, list):
+            _fail(key, f"expected {_type_name(tp)}, got {value!r}", file)
+        (item_tp,) = typing.get_args(tp)
+        return [_build(item_tp, v, f"{key}.{i}", file) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            _fail(key, f"expected a mapping, got {value!r}", file)
+        _, item_tp = typing.get_args(tp)
+        return {str(k): _build(item_tp, v, f"{key}.{k}", file) for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            _fail(key, f"expected true or false, got {value!r}", file)
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            _fail(key, f"expected an integer, got {value!r}", file)
+        return value
+    if tp is float:
+        if _is_number(value):
+            return float(value)
+        _fail(key, f"expected a number, got {value!r}", file)
+    if tp is str:
+        if not isinstance(value, str):
+            _fail(key, f"expected a string, got {value!r}", file)
+        return value
+    raise TypeError(f"config field {key!r} has unsupported type {tp!r}")  # pragma: no cover
+
+
+def _is_number(value: Any) -> bool:
+    # YAML 1.1 reads 2e-4 as a string; accept it as the number it is meant to be.
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    return isinstance(value, str) and bool(_NUMBER.match(value.strip()))
+
+
+def _check_semantics(config: TrainConfig, file: Any) -> None:
+    def fail(key: str, message: str) -> typing.NoReturn:
+        _fail(key, message, file)
+
+    if not re.fullmatch(r"[A-Za-z0-9_.+-]+", config.name):
+        fail("name", f"a run name may use letters, digits, '_', '.', '+', '-'; got {config.name!r}")
+    if not config.modules:
+        fail("modules", "at least one module is needed")
+    if not config.stages:
+        fail("stages", "at least one stage is needed")
+    for key, value in (
+        ("data.batch_size", config.data.batch_size),
+        ("trainer.num_nodes", config.trainer.num_nodes),
+        ("trainer.log_every_n_steps", config.trainer.log_every_n_steps),
+        ("checkpoint.keep_last", config.checkpoint.keep_last),
+    ):
+        if value < 1:
+            fail(key, f"must be at least 1, got {value}")
+    if config.data.num_workers < 0:
+        fail("data.num_workers", f"must be >= 0, got {config.data.num_workers}")
+    if config.checkpoint.every_n_steps is not None and config.checkpoint.every_n_steps < 1:
+        fail("checkpoint.every_n_steps", "must be at least 1 or null")
+    devices = config.trainer.devices
+    if isinstance(devices, int) and devices < 1 and devices != -1:
+        fail("trainer.devices", f"must be a positive number, -1 or 'auto', got {devices}")
+    seen: set[str] = set()
+    for i, stage in enumerate(config.stages):
+        key = f"stages.{i}"
+        if stage.name in seen:
+            fail(f"{key}.name", f"stage name {stage.name!r} is used twice")
+        seen.add(stage.name)
+        if (stage.epochs is None) == (stage.steps is None):
+            fail(key, "give exactly one of epochs or steps")
+        if (stage.epochs or 1) < 1 or (stage.steps or 1) < 1:
+            fail(key, "epochs/steps must be at least 1")
+        if not stage.train:
+            fail(f"{key}.train", "a stage must train at least one module")
+        for group in ("train", "frozen"):
+            for path in getattr(stage, group):
+                if path.split(".")[0] not in config.modules:
+                    fail(
+                        f"{key}.{group}",
+                        f"{path!r} is not in modules ({', '.join(config.modules)})",
+                    )
+        if sorted(stage.optimizers) != sorted(stage.train):
+            fail(
+                f"{key}.optimizers",
+                f"give one optimiser per trained entry {stage.train}, "
+                f"got {sorted(stage.optimizers)}",
+            )
+        for name, opt in stage.optimizers.items():
+            if opt.lr <= 0:
+                fail(f"{key}.optimizers.{name}.lr", f"must be positive, got {opt.lr}")
+            if len(opt.betas) != 2:
+                fail(f"{key}.optimizers.{name}.betas", "must be two numbers")
+        if not stage.losses:
+            fail(f"{key}.losses", "name at least one loss term with its weight")
+        if stage.batch_size is not None and stage.batch_size < 1:
+            fail(f"{key}.batch_size", "must be at least 1")
+        if stage.pattern == "adversarial":
+            adv = stage.adversarial
+            if adv is None:
+                fail(f"{key}.adversarial", "an adversarial stage needs an adversarial section")
+            if adv.discriminator not in stage.train:
+                fail(
+                    f"{key}.adversarial.discriminator",
+                    f"{adv.discriminator!r} must be one of the trained entries {stage.train}",
+                )
+            if len(stage.train) < 2:
+                fail(f"{key}.train", "an adversarial stage trains a generator and a discriminator")
+            if adv.d_steps < 1 or adv.g_steps < 1:
+                fail(f"{key}.adversarial", "d_steps and g_steps must be at least 1")
+            if adv.loss_term not in stage.losses:
+                fail(f"{key}.losses", f"give the weight of the adversarial term {adv.loss_term!r}")
+        elif stage.adversarial is not None:
+            fail(f"{key}.adversarial", "only allowed with pattern: adversarial")

@@ -1,0 +1,238 @@
+"""Checkpoints: weights in safetensors, training state with ``torch.save``, atomic pointer.
+
+A checkpoint of step N is two files in ``runs/<name>/checkpoints/``:
+
+* ``step-000000N.safetensors``: every module's ``state_dict`` under
+  ``<module>.<key>`` plus metadata (JSON in the safetensors header): the
+  format version, each module's model name and kwargs, the task, the
+  dataset's preprocessing info. Inference rebuilds the modules from this file
+  alone (:func:`load_checkpoint_modules`).
+* ``step-000000N.state.pt``: optimisers, schedulers, stage/epoch/step,
+  sampler position, running metric sums, RNG states of every rank; tensors
+  and plain containers only, read back with ``torch.load(weights_only=True)``.
+
+Both are written atomically, then ``last.json`` (the pointer) is replaced
+atomically: a SIGKILL at any moment leaves the previous complete checkpoint
+in charge.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from sonomtl.errors import InputError
+from sonomtl.fileio import atomic_path, write_json
+
+__all__ = [
+    "FORMAT_VERSION",
+    "CheckpointPaths",
+    "capture_rng_state",
+    "restore_rng_state",
+    "save_checkpoint",
+    "latest_checkpoint",
+    "load_training_state",
+    "load_weights",
+    "load_checkpoint_modules",
+    "read_metadata",
+]
+
+FORMAT_VERSION = 1
+
+
+class CheckpointPaths:
+    """File names of the checkpoint of one step inside ``checkpoints/``."""
+
+    def __init__(self, folder: str | os.PathLike[str], step: int) -> None:
+        self.folder = Path(folder)
+        self.step = step
+        self.weights = self.folder / f"step-{step:09d}.safetensors"
+        self.state = self.folder / f"step-{step:09d}.state.pt"
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch (CPU, CUDA) RNG states as tensors and plain values."""
+    py_version, py_state, py_gauss = random.getstate()
+    np_kind, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()  # noqa: NPY002
+    state: dict[str, Any] = {
+        "python": {
+            "version": py_version,
+            "state": torch.tensor(py_state, dtype=torch.int64),
+            "gauss": py_gauss,
+        },
+        "numpy": {
+            "kind": np_kind,
+            "keys": torch.from_numpy(np_keys.astype(np.int64)),
+            "pos": int(np_pos),
+            "has_gauss": int(np_has_gauss),
+            "gauss": float(np_gauss),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def restore_rng_state(state: Mapping[str, Any]) -> None:
+    """Inverse of :func:`capture_rng_state`."""
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
+    nps = state["numpy"]
+    np.random.set_state(  # noqa: NPY002
+        (
+            nps["kind"],
+            nps["keys"].numpy().astype(np.uint32),
+            nps["pos"],
+            nps["has_gauss"],
+            nps["gauss"],
+        )
+    )
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+def save_checkpoint(
+    folder: str | os.PathLike[str],
+    *,
+    step: int,
+    modules: Mapping[str, nn.Module],
+    metadata: Mapping[str, Any],
+    state: Mapping[str, Any],
+    keep_last: int,
+) -> CheckpointPaths:
+    """Write weights + state of ``step`` atomically, point ``last.json`` at them, prune old ones."""
+    from safetensors.torch import save_file
+
+    paths = CheckpointPaths(folder, step)
+    tensors = {}
+    for name, module in modules.items():
+        for key, value in module.state_dict().items():
+            tensors[f"{name}.{key}"] = value.detach().to("cpu", copy=True).contiguous()
+    header = {"sonomtl": json.dumps(dict(metadata), sort_keys=True)}
+    with atomic_path(paths.weights) as tmp:
+        save_file(tensors, str(tmp), metadata=header)
+    with atomic_path(paths.state) as tmp:
+        torch.save(dict(state), tmp)
+    write_json(
+        Path(folder) / "last.json",
+        {
+            "step": step,
+            "weights": paths.weights.name,
+            "state": paths.state.name,
+            "format_version": FORMAT_VERSION,
+        },
+    )
+    _prune(Path(folder), keep_last=keep_last, current=step)
+    return paths
+
+
+def _prune(folder: Path, *, keep_last: int, current: int) -> None:
+    steps = sorted({int(p.name[5:14]) for p in folder.glob("step-*.safetensors")})
+    for old in steps[:-keep_last]:
+        if old == current:
+            continue
+        for path in (CheckpointPaths(folder, old).weights, CheckpointPaths(folder, old).state):
+            path.unlink(missing_ok=True)
+
+
+def latest_checkpoint(run_or_folder: str | os.PathLike[str]) -> CheckpointPaths | None:
+    """The checkpoint ``last.json`` points at (``None`` when there is none yet)."""
+    path = Path(run_or_folder)
+    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    pointer = folder / "last.json"
+    if not pointer.is_file():
+        return None
+    try:
+        data = json.loads(pointer.read_text(encoding="utf-8"))
+        paths = CheckpointPaths(folder, int(data["step"]))
+    except (ValueError, KeyError, TypeError) as error:
+        raise InputError(f"unreadable checkpoint pointer: {error}", file=pointer) from None
+    if not paths.weights.is_file():
+        raise InputError(f"checkpoint weights missing: {paths.weights.name}", file=pointer)
+    return paths
+
+
+def read_metadata(weights: str | os.PathLike[str]) -> dict[str, Any]:
+    """The sonomtl metadata of a checkpoint's safetensors file; refuses newer format versions."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(weights), framework="pt") as handle:
+            header = handle.metadata() or {}
+    except Exception as error:  # safetensors raises its own error types
+        raise InputError(f"not a readable safetensors checkpoint: {error}", file=weights) from None
+    if "sonomtl" not in header:
+        raise InputError("not a sonomtl checkpoint (no sonomtl metadata)", file=weights)
+    metadata = json.loads(header["sonomtl"])
+    version = metadata.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise InputError(
+            f"checkpoint format version {version} is newer than this sonomtl supports "
+            f"({FORMAT_VERSION}); upgrade sonomtl to read it",
+            file=weights,
+        )
+    return metadata
+
+
+def load_weights(weights: str | os.PathLike[str], modules: Mapping[str, nn.Module]) -> None:
+    """Load a checkpoint's tensors into ``modules`` (strict: every key must match)."""
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(weights))
+    for name, module in modules.items():
+        prefix = f"{name}."
+        sub = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        module.load_state_dict(sub, strict=True)
+
+
+def load_training_state(paths: CheckpointPaths) -> dict[str, Any]:
+    """The training state of a checkpoint (``torch.load(weights_only=True)``)."""
+    return torch.load(paths.state, map_location="cpu", weights_only=True)
+
+
+def load_checkpoint_modules(
+    run_or_ckpt_path: str | os.PathLike[str],
+) -> tuple[dict[str, nn.Module], dict[str, Any]]:
+    """Rebuild every module of a checkpoint, with its weights, in eval mode.
+
+    Parameters
+    ----------
+    run_or_ckpt_path
+        A run folder (``runs/NAME``), its ``checkpoints/`` folder, or a
+        ``.safetensors`` checkpoint file.
+
+    Returns
+    -------
+    modules, metadata
+        ``{name: module}`` and the checkpoint metadata (``format_version``,
+        ``modules`` {name: {model, kwargs}}, ``task``, ``preprocessing``, ``step``...).
+    """
+    from sonomtl.training.tasks import build_named_model
+
+    path = Path(run_or_ckpt_path)
+    if path.is_file():
+        weights = path
+    else:
+        paths = latest_checkpoint(path)
+        if paths is None:
+            raise InputError("no checkpoint found (checkpoints/last.json missing)", file=path)
+        weights = paths.weights
+    metadata = read_metadata(weights)
+    modules = {
+        name: build_named_model(spec["model"], spec.get("kwargs", {}))
+        for name, spec in metadata["modules"].items()
+    }
+    load_weights(weights, modules)
+    for module in modules.values():
+        module.eval()
+    return modules, metadata

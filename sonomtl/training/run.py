@@ -1,0 +1,160 @@
+"""Start or resume a training run: run folder, Fabric, task, modules, engine.
+
+``train(config)`` is what ``sonomtl train CONFIG`` does; ``resume(run_dir)``
+is ``sonomtl train --resume runs/NAME``. Both work unchanged on one CPU, on
+several GPUs (``trainer.devices``), and on several nodes (launched by
+torchrun or SLURM; see docs/training.md).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sonomtl.config import TrainConfig
+from sonomtl.errors import InputError
+
+__all__ = ["TrainResult", "train", "resume", "build_fabric", "seed_everything"]
+
+
+@dataclass
+class TrainResult:
+    """What a finished run leaves in memory (on every process)."""
+
+    metrics: dict[str, float]
+    modules: dict[str, Any]
+    task: Any
+    run_dir: Path
+    rank: int
+    world_size: int
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - the global RNG is what datasets use
+    torch.manual_seed(seed)
+
+
+def build_fabric(config: TrainConfig) -> Any:
+    """A launched ``lightning.fabric.Fabric`` for ``config.trainer``."""
+    import logging
+
+    from lightning.fabric import Fabric
+
+    for name in ("lightning.fabric", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    trainer = config.trainer
+    try:
+        fabric = Fabric(
+            accelerator=trainer.accelerator,
+            devices=trainer.devices,
+            num_nodes=trainer.num_nodes,
+            strategy=trainer.strategy,
+            precision=trainer.precision,
+        )
+    except (ValueError, RuntimeError, TypeError) as error:
+        raise InputError(f"invalid trainer settings: {error}", field="trainer") from None
+    fabric.launch()
+    return fabric
+
+
+def train(
+    config: TrainConfig, *, run_dir: str | os.PathLike[str] | None = None, resume: bool = False
+) -> TrainResult:
+    """Train ``config``; returns the final metrics (``train/<term>``, ``val/<metric>``) and modules.
+
+    Parameters
+    ----------
+    config
+        A validated config (:func:`sonomtl.config.load_config`).
+    run_dir
+        The run folder (default ``config.out_dir/config.name``).
+    resume
+        Continue from the folder's last checkpoint (from the start if it has none).
+
+    Raises
+    ------
+    InputError
+        The run folder already exists (when not resuming), or settings are invalid.
+    sonomtl.training.steps.NonFiniteLossError
+        A loss term became NaN/Inf (the last good checkpoint is kept).
+    """
+    import torch
+
+    from sonomtl.config import save_config
+    from sonomtl.training.checkpoint import latest_checkpoint, load_training_state, load_weights
+    from sonomtl.training.engine import Engine
+    from sonomtl.training.tasks import build_task
+
+    run_dir = Path(run_dir) if run_dir is not None else config.run_dir
+    fabric = build_fabric(config)
+    if not resume and (run_dir / "config.yaml").exists():
+        raise InputError(
+            "the run folder already exists; resume it with 'sonomtl train --resume "
+            f"{run_dir}' or choose another name=...",
+            file=run_dir,
+        )
+    fabric.barrier()
+    if fabric.is_global_zero and not resume:
+        save_config(config, run_dir / "config.yaml")
+    if config.trainer.deterministic:
+        torch.use_deterministic_algorithms(True)
+
+    try:
+        task = build_task(config.task.name, params=config.task.params)
+    except ValueError as error:
+        raise InputError(str(error), field="task.name") from None
+    seed_everything(config.seed)
+    datasets = task.build_datasets(
+        root=config.data.root, params=config.data.params, seed=config.seed
+    )
+    seed_everything(config.seed)
+    modules = {}
+    for name, spec in config.modules.items():
+        try:
+            modules[name] = task.build_module(name, model=spec.model, kwargs=spec.kwargs)
+        except (ValueError, TypeError) as error:
+            raise InputError(
+                f"cannot build module {name!r}: {error}", field=f"modules.{name}"
+            ) from None
+    modules = {name: module.to(fabric.device) for name, module in modules.items()}
+    # every process draws its own dropout masks; initial weights were drawn identically above
+    seed_everything(config.seed + 7919 * fabric.global_rank)
+
+    engine = Engine(
+        config=config, task=task, fabric=fabric, run_dir=run_dir, datasets=datasets, modules=modules
+    )
+    state = None
+    paths = latest_checkpoint(run_dir) if resume else None
+    if paths is not None:
+        load_weights(paths.weights, modules)
+        state = load_training_state(paths)
+        engine.restore_rng(state)
+    fabric.barrier()
+    metrics = engine.fit(state=state)
+    return TrainResult(
+        metrics=metrics,
+        modules=modules,
+        task=task,
+        run_dir=run_dir,
+        rank=fabric.global_rank,
+        world_size=fabric.world_size,
+    )
+
+
+def resume(run_dir: str | os.PathLike[str]) -> TrainResult:
+    """Continue the run in ``run_dir`` from its last checkpoint, with its saved config."""
+    from sonomtl.config import load_config
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise InputError("not a run folder (config.yaml missing)", file=run_dir)
+    config = load_config(run_dir / "config.yaml")
+    return train(config, run_dir=run_dir, resume=True)
