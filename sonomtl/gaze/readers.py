@@ -73,7 +73,8 @@ def _number(value: Any, *, file: Path, row: int, field: str) -> float:
 
 
 def _finish(
-    rows: list[int], times: list[float], xs: list[float], ys: list[float], *, file: Path
+    rows: list[int], times: list[float], xs: list[float], ys: list[float], *, file: Path,
+    time_field: str = "time",
 ) -> GazeSamples:
     """Check times and build the samples (shared by all readers)."""
     if not times:
@@ -81,13 +82,15 @@ def _finish(
     time_ms = np.asarray(times, dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(time_ms))
     if bad.size:
-        raise InputError("time is not a finite number", file=file, row=rows[bad[0]], field="time")
+        raise InputError("time is not a finite number", file=file, row=rows[bad[0]],
+                         field=time_field)
     step = np.diff(time_ms)
     bad = np.flatnonzero(step <= 0)
     if bad.size:
         i = bad[0] + 1
         kind = "duplicate" if step[bad[0]] == 0 else "earlier than the previous sample (unsorted)"
-        raise InputError(f"time {times[i]:g} is {kind}", file=file, row=rows[i], field="time")
+        raise InputError(f"time {times[i]:g} is {kind}", file=file, row=rows[i],
+                         field=time_field)
     x = np.asarray(xs, dtype=np.float64)
     y = np.asarray(ys, dtype=np.float64)
     lost = ~(np.isfinite(x) & np.isfinite(y)) | ((x == 0) & (y == 0))
@@ -287,7 +290,7 @@ def _read_table(
             ys.append(y)
     except csv.Error as error:
         raise InputError(f"malformed delimited text: {error}", file=file) from None
-    return _finish(rows, times, xs, ys, file=file)
+    return _finish(rows, times, xs, ys, file=file, time_field=time_column)
 
 
 def read_gaze_log(
