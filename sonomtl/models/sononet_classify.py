@@ -72,10 +72,13 @@ def preprocess_sononet_frame(
 ) -> np.ndarray:
     """The authors' preprocessing of one RGB (or grey) ``uint8`` frame -> ``float32 (H, W)``.
 
-    Raises ``ValueError`` when the crop lies outside the image or the cropped
-    image is constant (no standard deviation to normalise by).
+    Grey conversion and normalisation are :func:`sonomtl.data.preprocess.to_grey`
+    and ``normalise_intensity(method="sononet")`` (a constant image becomes
+    zeros). Raises ``ValueError`` when the crop lies outside the image.
     """
     from PIL import Image
+
+    from sonomtl.data.preprocess import normalise_intensity, to_grey
 
     array = np.asarray(image)
     if array.dtype != np.uint8 or array.ndim not in (2, 3):
@@ -89,12 +92,8 @@ def preprocess_sononet_frame(
         array = array[row0:row1, col0:col1]
     rows, cols = input_hw
     resized = np.asarray(Image.fromarray(np.ascontiguousarray(array)).resize(
-        (cols, rows), Image.Resampling.BICUBIC)).astype(np.float64)
-    grey = resized.mean(axis=2) if resized.ndim == 3 else resized
-    std = grey.std()
-    if std == 0:
-        raise ValueError("the (cropped) image is constant: cannot normalise by its std")
-    return (255.0 * (grey - grey.mean()) / std).astype(np.float32)
+        (cols, rows), Image.Resampling.BICUBIC))
+    return normalise_intensity(to_grey(resized), method="sononet")
 
 
 def classify_images(
