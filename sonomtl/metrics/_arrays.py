@@ -24,8 +24,13 @@ def to_numpy(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
-def as_maps(value: Any, *, name: str, non_negative: bool = False) -> np.ndarray:
+def as_maps(
+    value: Any, *, name: str, non_negative: bool = False, keep_dtype: bool = False
+) -> np.ndarray:
     """Return ``value`` as a float64 ``(N, H, W)`` array; a single ``(H, W)`` map becomes ``N = 1``.
+
+    With ``keep_dtype`` a floating array keeps its dtype (callers convert it
+    chunk by chunk, to bound memory) and booleans/integers are not converted.
 
     Raises
     ------
@@ -34,11 +39,12 @@ def as_maps(value: Any, *, name: str, non_negative: bool = False) -> np.ndarray:
         ``non_negative``) negative values.
     """
     array = to_numpy(value)
-    if array.dtype == bool:
-        array = array.astype(np.float64)
-    if not (np.issubdtype(array.dtype, np.number)):
+    if not (array.dtype == bool or np.issubdtype(array.dtype, np.number)):
         raise TypeError(f"{name} must be a numeric array, received dtype {array.dtype}")
-    array = np.asarray(array, dtype=np.float64)
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be real, received dtype {array.dtype}")
+    if not keep_dtype:
+        array = np.asarray(array, dtype=np.float64)
     if array.ndim == 2:
         array = array[None]
     if array.ndim != 3:
@@ -47,10 +53,10 @@ def as_maps(value: Any, *, name: str, non_negative: bool = False) -> np.ndarray:
         )
     if array.size == 0:
         raise ValueError(f"{name} must not be empty, received shape {array.shape}")
-    if not np.isfinite(array).all():
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
         bad = int(np.count_nonzero(~np.isfinite(array)))
         raise ValueError(f"{name} must hold finite values, received {bad} NaN/inf value(s)")
-    if non_negative and (array < 0).any():
+    if non_negative and array.dtype != bool and (array < 0).any():
         raise ValueError(
             f"{name} must be non-negative (it is read as a distribution), "
             f"received minimum {array.min():.6g}"
@@ -58,8 +64,12 @@ def as_maps(value: Any, *, name: str, non_negative: bool = False) -> np.ndarray:
     return array
 
 
-def as_fixation_counts(value: Any, *, name: str = "fixation_maps") -> np.ndarray:
+def as_fixation_counts(
+    value: Any, *, name: str = "fixation_maps", keep_dtype: bool = False
+) -> np.ndarray:
     """Return fixation maps as float64 ``(N, H, W)`` counts (booleans count 1).
+
+    With ``keep_dtype`` booleans and integers stay as they are.
 
     Raises
     ------
@@ -67,8 +77,8 @@ def as_fixation_counts(value: Any, *, name: str = "fixation_maps") -> np.ndarray
         When values are negative or not whole numbers (a continuous attention
         map passed where fixations are expected).
     """
-    array = as_maps(value, name=name, non_negative=True)
-    if not np.array_equal(array, np.floor(array)):
+    array = as_maps(value, name=name, non_negative=True, keep_dtype=keep_dtype)
+    if np.issubdtype(array.dtype, np.floating) and not np.array_equal(array, np.floor(array)):
         raise ValueError(
             f"{name} must hold fixation counts (whole numbers, or booleans), received "
             "fractional values; pass continuous maps as attention_maps instead"

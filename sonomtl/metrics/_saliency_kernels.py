@@ -31,7 +31,7 @@ class Fixated:
 
     def __init__(self, fixation_counts: np.ndarray) -> None:
         self.rows, self.cols = np.nonzero(fixation_counts)
-        self.counts = fixation_counts[self.rows, self.cols]
+        self.counts = fixation_counts[self.rows, self.cols].astype(np.float64)
         n = fixation_counts.shape[0]
         self.bounds = np.searchsorted(self.rows, np.arange(n + 1))
         self.totals = np.bincount(self.rows, weights=self.counts, minlength=n)
@@ -88,20 +88,21 @@ def density(maps: np.ndarray) -> np.ndarray:
     return result
 
 
-def sim(maps: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Histogram intersection of the two maps read as distributions; all-zero reference -> NaN."""
-    values = np.minimum(density(maps), density(reference)).sum(axis=1)
-    values[reference.sum(axis=1) == 0] = np.nan
-    return values
+def sim(maps_density: np.ndarray, reference_density: np.ndarray) -> np.ndarray:
+    """Histogram intersection of two densities (rows summing to 1, see :func:`density`)."""
+    return np.minimum(maps_density, reference_density).sum(axis=1)
 
 
-def kld(maps: np.ndarray, reference: np.ndarray, *, epsilon: float = KLD_EPSILON) -> np.ndarray:
-    """KL(reference || prediction) in nats, MIT benchmark regulariser; all-zero reference: NaN."""
-    p = density(maps)
-    q = density(reference)
-    values = (q * np.log(epsilon + q / (p + epsilon))).sum(axis=1)
-    values[reference.sum(axis=1) == 0] = np.nan
-    return values
+def kld(
+    maps_density: np.ndarray, reference_density: np.ndarray, *, epsilon: float = KLD_EPSILON
+) -> np.ndarray:
+    """KL(reference || prediction) in nats with the MIT benchmark's regulariser, from densities."""
+    work = maps_density + epsilon  # one temporary, updated in place: this runs on every pixel
+    np.divide(reference_density, work, out=work)
+    work += epsilon
+    np.log(work, out=work)
+    work *= reference_density
+    return work.sum(axis=1)
 
 
 def information_gain(
@@ -126,14 +127,18 @@ def _trapezoid(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.sum(np.diff(x) * (y[1:] + y[:-1])) / 2.0)
 
 
-def auc_judd(maps: np.ndarray, fix: Fixated) -> np.ndarray:
+def sorted_rows(maps: np.ndarray) -> np.ndarray:
+    """Each row sorted ascending, as float64 (sorting a float32 input first is exact and faster)."""
+    return np.sort(maps, axis=1).astype(np.float64, copy=False)
+
+
+def auc_judd(maps: np.ndarray, fix: Fixated, sorted_maps: np.ndarray) -> np.ndarray:
     """AUC with thresholds at the fixated values, negatives = the unfixated pixels.
 
     Same curve as pysaliency's ``AUC_Judd(jitter=False)``: points (0, 0), one
     point per distinct fixated value, then (1, 1); integrated with trapezoids.
     """
     n, n_pixels = maps.shape
-    sorted_maps = np.sort(maps, axis=1)
     values = np.full(n, np.nan)
     for image in range(n):
         segment = fix.segment(image)
@@ -157,14 +162,13 @@ def auc_judd(maps: np.ndarray, fix: Fixated) -> np.ndarray:
     return values
 
 
-def auc_borji(maps: np.ndarray, fix: Fixated) -> np.ndarray:
+def auc_borji(maps: np.ndarray, fix: Fixated, sorted_maps: np.ndarray) -> np.ndarray:
     """AUC of fixated values against every pixel of the map (ties count 1/2).
 
     The exact expectation of Borji's uniform random negatives; equals
     pysaliency's ``AUC(nonfixations='uniform', thresholds='all')`` per image.
     """
     n, n_pixels = maps.shape
-    sorted_maps = np.sort(maps, axis=1)
     scores = np.empty(fix.rows.size)
     for image in range(n):
         segment = fix.segment(image)
@@ -175,29 +179,32 @@ def auc_borji(maps: np.ndarray, fix: Fixated) -> np.ndarray:
     return _per_image_weighted_mean(fix, scores, n)
 
 
-def auc_shuffled(maps: np.ndarray, fix: Fixated, fixation_total: np.ndarray) -> np.ndarray:
+def auc_shuffled(
+    maps: np.ndarray, fix: Fixated, fixation_total: np.ndarray, raw_maps: np.ndarray | None = None
+) -> np.ndarray:
     """AUC of fixated values against the fixations of the *other* images (ties count 1/2).
 
     ``fixation_total`` is the ``(P,)`` count map of all fixations of the
     evaluation set; the image's own counts are subtracted to get its negatives.
+    ``raw_maps`` (the same maps before conversion to float64, e.g. float32)
+    are sorted instead when given: same order, faster.
     """
+    if (fixation_total[fix.cols] < fix.counts).any():
+        raise ValueError(
+            "fixation_total must count every image's fixations (it is the sum of the "
+            "evaluation set's fixation maps), received a map with fewer fixations than one image"
+        )
     n = maps.shape[0]
     support = np.flatnonzero(fixation_total)
     values = np.full(n, np.nan)
     if support.size == 0:
         return values
-    candidate_values = maps[:, support]
+    candidate_values = (maps if raw_maps is None else raw_maps)[:, support]
     own = np.zeros((n, support.size))
-    position = np.searchsorted(support, fix.cols)
-    own[fix.rows, position] = fix.counts
+    own[fix.rows, np.searchsorted(support, fix.cols)] = fix.counts
     weights = fixation_total[support][None, :] - own
-    if (weights < 0).any():
-        raise ValueError(
-            "fixation_total must count every image's fixations (it is the sum of the "
-            "evaluation set's fixation maps), received a map with fewer fixations than one image"
-        )
-    order = np.argsort(candidate_values, axis=1, kind="stable")
-    sorted_values = np.take_along_axis(candidate_values, order, axis=1)
+    order = np.argsort(candidate_values, axis=1)
+    sorted_values = np.take_along_axis(candidate_values, order, axis=1).astype(np.float64)
     cumulative = np.concatenate(
         (np.zeros((n, 1)), np.cumsum(np.take_along_axis(weights, order, axis=1), axis=1)), axis=1
     )

@@ -126,17 +126,17 @@ def _pair(
 
 
 def _warn_fixations(metric: str, fixation_counts: np.ndarray) -> None:
-    empty = int(np.count_nonzero(_flat(fixation_counts).sum(axis=1) == 0))
+    empty = int(np.count_nonzero(~_flat(fixation_counts).any(axis=1)))
     warn_undefined(metric, empty, fixation_counts.shape[0], "the fixation map is empty")
 
 
 def _warn_reference(metric: str, reference: np.ndarray, *, constant: bool) -> None:
     flat = _flat(reference)
     if constant:
-        bad = int(np.count_nonzero(np.ptp(flat, axis=1) == 0))
+        bad = int(np.count_nonzero(flat.max(axis=1) == flat.min(axis=1)))
         reason = "the attention map is constant (zero variance)"
     else:
-        bad = int(np.count_nonzero(flat.sum(axis=1) == 0))
+        bad = int(np.count_nonzero(~flat.any(axis=1)))
         reason = "the attention map is all zero"
     warn_undefined(metric, bad, reference.shape[0], reason)
 
@@ -175,6 +175,17 @@ def compute_cc(saliency_maps: Any, attention_maps: Any) -> np.ndarray:
     return kernels.cc(_flat(maps), _flat(reference))
 
 
+def _sim_kld(maps: np.ndarray, reference: np.ndarray, metric: str, epsilon: float) -> np.ndarray:
+    zero_reference = reference.sum(axis=1) == 0
+    p, q = kernels.density(maps), kernels.density(reference)
+    if metric == "SIM":
+        values = kernels.sim(p, q)
+    else:
+        values = kernels.kld(p, q, epsilon=epsilon)
+    values[zero_reference] = np.nan
+    return values
+
+
 def compute_sim(saliency_maps: Any, attention_maps: Any) -> np.ndarray:
     """Similarity (histogram intersection) of the two maps normalised to sum 1, per image.
 
@@ -189,7 +200,7 @@ def compute_sim(saliency_maps: Any, attention_maps: Any) -> np.ndarray:
         non_negative=True,
     )
     _warn_reference("SIM", reference, constant=False)
-    return kernels.sim(_flat(maps), _flat(reference))
+    return _sim_kld(_flat(maps), _flat(reference), "SIM", KLD_EPSILON)
 
 
 def compute_kld(
@@ -200,6 +211,7 @@ def compute_kld(
     ``sum Q * log(eps + Q / (P + eps))`` with ``P``, ``Q`` the prediction and
     the reference normalised to sum 1 and ``eps = 2.2204e-16``: the MIT
     saliency benchmark's definition (pysaliency ``MIT_KLDiv``). Lower is better.
+    An all-zero reference gives NaN with a warning.
     """
     maps, reference = _pair(
         saliency_maps,
@@ -209,7 +221,7 @@ def compute_kld(
         non_negative=True,
     )
     _warn_reference("KLD", reference, constant=False)
-    return kernels.kld(_flat(maps), _flat(reference), epsilon=epsilon)
+    return _sim_kld(_flat(maps), _flat(reference), "KLD", epsilon)
 
 
 def _baseline(baseline_map: Any, shape: tuple[int, int, int]) -> np.ndarray:
@@ -257,10 +269,20 @@ def compute_auc_judd(saliency_maps: Any, fixation_maps: Any) -> np.ndarray:
     )
     _warn_fixations("AUC_Judd", fixations)
     flat_fix = _flat(fixations)
-    values = kernels.auc_judd(_flat(maps), kernels.fixated(flat_fix))
-    full = int(np.count_nonzero((flat_fix > 0).all(axis=1)))
-    warn_undefined("AUC_Judd", full, maps.shape[0], "every pixel is fixated (no negatives)")
+    flat_maps = _flat(maps)
+    values = kernels.auc_judd(flat_maps, kernels.fixated(flat_fix), kernels.sorted_rows(flat_maps))
+    _warn_judd_and_shuffled(fixations, None)
     return values
+
+
+def _warn_judd_and_shuffled(fixations: np.ndarray, total: np.ndarray | None) -> None:
+    flat = _flat(fixations)
+    full = int(np.count_nonzero(flat.all(axis=1)))
+    warn_undefined("AUC_Judd", full, flat.shape[0], "every pixel is fixated (no negatives)")
+    if total is not None:
+        own = flat.sum(axis=1, dtype=np.float64)
+        lonely = int(np.count_nonzero((own > 0) & (own == total.sum())))
+        warn_undefined("sAUC", lonely, flat.shape[0], "no other image has fixations")
 
 
 def compute_auc_borji(saliency_maps: Any, fixation_maps: Any) -> np.ndarray:
@@ -273,12 +295,14 @@ def compute_auc_borji(saliency_maps: Any, fixation_maps: Any) -> np.ndarray:
         saliency_maps, fixation_maps, other_name="fixation_maps", fixations=True
     )
     _warn_fixations("AUC_Borji", fixations)
-    return kernels.auc_borji(_flat(maps), kernels.fixated(_flat(fixations)))
+    flat_maps = _flat(maps)
+    fix = kernels.fixated(_flat(fixations))
+    return kernels.auc_borji(flat_maps, fix, kernels.sorted_rows(flat_maps))
 
 
 def _fixation_total(fixation_total: Any, fixations: np.ndarray) -> np.ndarray:
     if fixation_total is None:
-        return _flat(fixations).sum(axis=0)
+        return _flat(fixations).sum(axis=0, dtype=np.float64)
     total = as_fixation_counts(fixation_total, name="fixation_total")
     if total.shape != (1, *fixations.shape[1:]):
         raise ValueError(
@@ -304,9 +328,10 @@ def compute_sauc(
     total = _fixation_total(fixation_total, fixations)
     _warn_fixations("sAUC", fixations)
     values = kernels.auc_shuffled(_flat(maps), kernels.fixated(_flat(fixations)), total)
-    own = _flat(fixations).sum(axis=1)
+    flat = _flat(fixations)
+    own = flat.sum(axis=1)
     lonely = int(np.count_nonzero((own > 0) & (own == total.sum())))
-    warn_undefined("sAUC", lonely, maps.shape[0], "no other image has fixations")
+    warn_undefined("sAUC", lonely, flat.shape[0], "no other image has fixations")
     return values
 
 
@@ -331,13 +356,15 @@ def compute_saliency_metrics(
         ``{key: (N,) float64 array}`` for ``IG, CC, NSS, SIM, AUC_Judd,
         AUC_Borji, sAUC, KLD``.
     """
-    maps = as_maps(saliency_maps, name="saliency_maps", non_negative=True)
-    fixations = as_fixation_counts(fixation_maps, name="fixation_maps")
+    maps = as_maps(saliency_maps, name="saliency_maps", non_negative=True, keep_dtype=True)
+    fixations = as_fixation_counts(fixation_maps, name="fixation_maps", keep_dtype=True)
     check_same_shape(maps, fixations, names=("saliency_maps", "fixation_maps"))
     if attention_maps is None:
         reference = fixations
     else:
-        reference = as_maps(attention_maps, name="attention_maps", non_negative=True)
+        reference = as_maps(
+            attention_maps, name="attention_maps", non_negative=True, keep_dtype=True
+        )
         check_same_shape(maps, reference, names=("saliency_maps", "attention_maps"))
     baseline = _flat(_baseline(baseline_map, maps.shape))
     total = _fixation_total(fixation_total, fixations)
@@ -346,21 +373,26 @@ def compute_saliency_metrics(
     results = {key: np.empty(n) for key in SALIENCY_KEYS}
     for start in range(0, n, _CHUNK_IMAGES):
         chunk = slice(start, min(start + _CHUNK_IMAGES, n))
-        flat_maps = _flat(maps[chunk])
-        flat_ref = _flat(reference[chunk])
+        raw_maps = _flat(maps[chunk])
+        flat_maps = raw_maps.astype(np.float64)
+        flat_ref = _flat(reference[chunk]).astype(np.float64)
         fix = kernels.fixated(_flat(fixations[chunk]))
+        sorted_maps = kernels.sorted_rows(raw_maps)
         chunk_baseline = baseline if baseline.shape[0] == 1 else baseline[chunk]
         results["IG"][chunk] = kernels.information_gain(
             flat_maps, chunk_baseline, fix, epsilon=IG_EPSILON
         )
         results["CC"][chunk] = kernels.cc(flat_maps, flat_ref)
         results["NSS"][chunk] = kernels.nss(flat_maps, fix)
-        results["SIM"][chunk] = kernels.sim(flat_maps, flat_ref)
-        results["AUC_Judd"][chunk] = kernels.auc_judd(flat_maps, fix)
-        results["AUC_Borji"][chunk] = kernels.auc_borji(flat_maps, fix)
-        results["sAUC"][chunk] = kernels.auc_shuffled(flat_maps, fix, total)
-        results["KLD"][chunk] = kernels.kld(flat_maps, flat_ref)
+        results["AUC_Judd"][chunk] = kernels.auc_judd(flat_maps, fix, sorted_maps)
+        results["AUC_Borji"][chunk] = kernels.auc_borji(flat_maps, fix, sorted_maps)
+        results["sAUC"][chunk] = kernels.auc_shuffled(flat_maps, fix, total, raw_maps)
+        zero_reference = flat_ref.sum(axis=1) == 0
+        p, q = kernels.density(flat_maps), kernels.density(flat_ref)
+        results["SIM"][chunk] = np.where(zero_reference, np.nan, kernels.sim(p, q))
+        results["KLD"][chunk] = np.where(zero_reference, np.nan, kernels.kld(p, q))
     _warn_fixations("IG, NSS and the AUCs", fixations)
+    _warn_judd_and_shuffled(fixations, total)
     _warn_reference("CC", reference, constant=True)
     _warn_reference("SIM and KLD", reference, constant=False)
     return results
