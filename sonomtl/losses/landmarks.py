@@ -1,0 +1,179 @@
+"""Landmark heat-map losses of the abdominal network (paper 004, eqs. 2 and 3).
+
+* :func:`selective_l2_loss` (eq. 2): squared error between predicted and true
+  heat maps over only the landmark channels annotated on each image's view,
+  normalised by ``N_I * N_L'`` (pixels x selected channels) per image. The other
+  channels receive exactly zero gradient.
+* :func:`coordinate_loss` (eq. 3): Euclidean distance in pixels between the
+  predicted positions and the true landmarks, averaged over the selected
+  landmarks. A position is the heat-map-weighted mean of the pixel coordinates
+  whose value exceeds ``threshold`` (:func:`sonomtl.data.heatmaps.soft_coordinates`,
+  differentiable); a map with no pixel above it takes its arg-max pixel, a
+  constant, so its distance counts in the loss value but gives no gradient.
+
+Shapes: heat maps ``(B, L, H, W)``, landmark mask ``(B, L)`` bool, points
+``(B, L, 2)`` as ``(x, y)`` in heat-map pixels (x = column, y = row; the centre of
+pixel ``[r, c]`` is ``(c, r)``, docs/data-format.md). Absent landmarks may be
+``NaN`` in the targets: only masked-in entries are read.
+
+Batch reduction: ``reduction="mean"`` averages the per-image losses over the
+images that have at least one selected landmark (``0`` with a graph attached when
+none has); ``"none"`` returns the ``(B,)`` per-image losses, ``0`` for images
+without selected landmarks.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from sonomtl.data.heatmaps import soft_coordinates
+
+__all__ = ["selective_l2_loss", "coordinate_loss", "COORDINATE_THRESHOLD"]
+
+#: The paper's threshold ``k`` on predicted heat maps for the coordinate loss.
+COORDINATE_THRESHOLD = 0.75
+
+
+def _check_mask(landmark_mask: torch.Tensor, batch: int, landmarks: int) -> None:
+    if not isinstance(landmark_mask, torch.Tensor) or landmark_mask.dtype != torch.bool:
+        raise TypeError(
+            "landmark_mask must be a bool tensor of shape (B, L), got "
+            f"{getattr(landmark_mask, 'dtype', type(landmark_mask).__name__)}"
+        )
+    if tuple(landmark_mask.shape) != (batch, landmarks):
+        raise ValueError(
+            f"landmark_mask must have shape (B, L) = ({batch}, {landmarks}), "
+            f"got {tuple(landmark_mask.shape)}"
+        )
+
+
+def _check_heatmaps(heatmaps: torch.Tensor, name: str) -> None:
+    if not isinstance(heatmaps, torch.Tensor) or heatmaps.ndim != 4:
+        is_tensor = isinstance(heatmaps, torch.Tensor)
+        got = tuple(heatmaps.shape) if is_tensor else type(heatmaps).__name__
+        raise ValueError(f"{name} must be a tensor of shape (B, L, H, W), got {got}")
+    if not heatmaps.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got {heatmaps.dtype}")
+
+
+def _reduce(per_image: torch.Tensor, has_any: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "none":
+        return per_image
+    count = has_any.sum()
+    # per_image is 0 (with a graph) for images without selected landmarks.
+    return per_image.sum() / count.clamp(min=1).to(per_image.dtype)
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+
+
+def selective_l2_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    landmark_mask: torch.Tensor,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Eq. 2: ``1 / (N_I N_L') * sum_i sum_{l in L'} (pred_li - target_li)^2`` per image.
+
+    Parameters
+    ----------
+    pred, target:
+        Predicted and true heat maps ``(B, L, H, W)``; ``target`` may hold NaN in
+        channels that ``landmark_mask`` leaves out.
+    landmark_mask:
+        ``(B, L)`` bool: the landmarks annotated on each image's view (``L'``).
+    reduction:
+        ``"mean"`` over images with at least one selected landmark, or ``"none"``.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar, or ``(B,)`` with ``reduction="none"``.
+
+    Examples
+    --------
+    >>> pred = torch.zeros(1, 2, 2, 2)
+    >>> target = torch.ones(1, 2, 2, 2)
+    >>> target[0, 1] = 5.0  # channel 1 is not on this view: ignored
+    >>> float(selective_l2_loss(pred, target, landmark_mask=torch.tensor([[True, False]])))
+    1.0
+    """
+    _check_heatmaps(pred, "pred")
+    if target.shape != pred.shape:
+        raise ValueError(
+            f"target must have the shape of pred {tuple(pred.shape)}, got {tuple(target.shape)}"
+        )
+    _check_reduction(reduction)
+    batch, landmarks, height, width = pred.shape
+    _check_mask(landmark_mask, batch, landmarks)
+    selected = landmark_mask[:, :, None, None].to(pred.device)
+    # Clean the target first, so that NaN outside the selection cannot reach the gradient.
+    clean_target = torch.where(
+        selected, target, torch.zeros((), dtype=target.dtype, device=target.device)
+    )
+    squared = torch.where(
+        selected, (pred - clean_target) ** 2, torch.zeros((), dtype=pred.dtype, device=pred.device)
+    )
+    selected_count = landmark_mask.sum(dim=1).to(pred.device)
+    per_image = squared.sum(dim=(1, 2, 3)) / (selected_count.clamp(min=1) * (height * width)).to(
+        pred.dtype
+    )
+    return _reduce(per_image, selected_count > 0, reduction)
+
+
+def coordinate_loss(
+    heatmaps: torch.Tensor,
+    target_points: torch.Tensor,
+    *,
+    landmark_mask: torch.Tensor,
+    threshold: float = COORDINATE_THRESHOLD,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Eq. 3: mean Euclidean distance (pixels) between soft coordinates and the true points.
+
+    Per image ``1 / N_L' * sum_{l in L'} ||p_l - p_hat_l||``, with ``p_hat`` from
+    :func:`sonomtl.data.heatmaps.soft_coordinates`. A selected channel with no
+    pixel above ``threshold`` takes its arg-max position: its distance is counted
+    (the loss value stays the mean landmark error) but gives no gradient.
+
+    Parameters
+    ----------
+    heatmaps:
+        Predicted heat maps ``(B, L, H, W)``.
+    target_points:
+        True positions ``(B, L, 2)`` as ``(x, y)`` in heat-map pixels (NaN allowed
+        where ``landmark_mask`` is ``False``).
+    landmark_mask:
+        ``(B, L)`` bool, the landmarks annotated on each image's view.
+    threshold:
+        ``k``, on maps whose true peaks are 1 (paper: 0.75).
+    reduction:
+        ``"mean"`` over images with at least one selected landmark, or ``"none"``.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar in pixels, or ``(B,)`` with ``reduction="none"``.
+    """
+    _check_heatmaps(heatmaps, "heatmaps")
+    _check_reduction(reduction)
+    batch, landmarks = heatmaps.shape[:2]
+    if tuple(target_points.shape) != (batch, landmarks, 2):
+        raise ValueError(
+            f"target_points must have shape (B, L, 2) = ({batch}, {landmarks}, 2), "
+            f"got {tuple(target_points.shape)}"
+        )
+    _check_mask(landmark_mask, batch, landmarks)
+    points = soft_coordinates(heatmaps, threshold=threshold)
+    selected = landmark_mask.to(heatmaps.device)
+    zero = torch.zeros((), dtype=points.dtype, device=points.device)
+    clean_target = torch.where(selected[..., None], target_points.to(points.dtype), zero)
+    offset = torch.where(selected[..., None], points - clean_target, zero)
+    # vector_norm's gradient at a zero offset is 0 (a subgradient), not NaN.
+    distance = torch.linalg.vector_norm(offset, dim=-1)
+    selected_count = selected.sum(dim=1)
+    per_image = distance.sum(dim=1) / selected_count.clamp(min=1).to(points.dtype)
+    return _reduce(per_image, selected_count > 0, reduction)
