@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from sonomtl.gaze._validation import check_1d, check_non_negative
@@ -45,29 +47,37 @@ def merge_fixations(
     if max_distance_deg == 0 or len(starts) < 2:
         return starts, stops, sum_x / count, sum_y / count
 
-    out_start = [int(starts[0])]
-    out_stop = [int(stops[0])]
-    out_sx, out_sy, out_n = [float(sum_x[0])], [float(sum_y[0])], [float(count[0])]
-    # Degrees of the individual centroids, and a lazily updated one for the merged current.
-    cx_deg, cy_deg = pix2deg(sum_x / count, sum_y / count, geometry=geometry)
-    cur_x_deg, cur_y_deg = float(cx_deg[0]), float(cy_deg[0])
-    for i in range(1, len(starts)):
-        gap = time_ms[starts[i]] - time_ms[out_stop[-1] - 1]
-        distance = np.hypot(cx_deg[i] - cur_x_deg, cy_deg[i] - cur_y_deg)
-        if gap < max_gap_ms and distance < max_distance_deg:
-            out_stop[-1] = int(stops[i])
-            out_sx[-1] += sum_x[i]
-            out_sy[-1] += sum_y[i]
-            out_n[-1] += count[i]
-            mx, my = pix2deg(out_sx[-1] / out_n[-1], out_sy[-1] / out_n[-1], geometry=geometry)
-            cur_x_deg, cur_y_deg = float(mx), float(my)
+    # A plain-float loop: merging is sequential (a merged centroid meets the next fixation).
+    width, height = geometry.screen_px
+    dist_x, dist_y = geometry.distance_px
+    half_w, half_h = (width - 1) / 2, (height - 1) / 2
+    cx_deg, cy_deg = (a.tolist() for a in pix2deg(sum_x / count, sum_y / count, geometry=geometry))
+    first_t = time_ms[starts].tolist()
+    last_t = time_ms[stops - 1].tolist()
+    sx, sy, counts = sum_x.tolist(), sum_y.tolist(), count.tolist()
+    out_start, out_stop = [int(starts[0])], [int(stops[0])]
+    out_sx, out_sy, out_n = [sx[0]], [sy[0]], [counts[0]]
+    out_last_t = last_t[0]
+    cur_x_deg, cur_y_deg = cx_deg[0], cy_deg[0]
+    starts_list, stops_list = starts.tolist(), stops.tolist()
+    for i in range(1, len(starts_list)):
+        gap = first_t[i] - out_last_t
+        if gap < max_gap_ms and math.hypot(cx_deg[i] - cur_x_deg,
+                                           cy_deg[i] - cur_y_deg) < max_distance_deg:
+            out_stop[-1] = stops_list[i]
+            out_sx[-1] += sx[i]
+            out_sy[-1] += sy[i]
+            out_n[-1] += counts[i]
+            cur_x_deg = math.degrees(math.atan2(out_sx[-1] / out_n[-1] - half_w, dist_x))
+            cur_y_deg = math.degrees(math.atan2(out_sy[-1] / out_n[-1] - half_h, dist_y))
         else:
-            out_start.append(int(starts[i]))
-            out_stop.append(int(stops[i]))
-            out_sx.append(float(sum_x[i]))
-            out_sy.append(float(sum_y[i]))
-            out_n.append(float(count[i]))
-            cur_x_deg, cur_y_deg = float(cx_deg[i]), float(cy_deg[i])
+            out_start.append(starts_list[i])
+            out_stop.append(stops_list[i])
+            out_sx.append(sx[i])
+            out_sy.append(sy[i])
+            out_n.append(counts[i])
+            cur_x_deg, cur_y_deg = cx_deg[i], cy_deg[i]
+        out_last_t = last_t[i]
     n = np.asarray(out_n)
     return (np.asarray(out_start, dtype=np.int64), np.asarray(out_stop, dtype=np.int64),
             np.asarray(out_sx) / n, np.asarray(out_sy) / n)
