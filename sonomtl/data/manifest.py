@@ -119,7 +119,8 @@ def find_manifest(folder: str | os.PathLike[str]) -> Path:
     raise InputError(f"no manifest found (expected {' or '.join(MANIFEST_FILES)})", file=folder)
 
 
-def read_manifest(folder_or_file: str | os.PathLike[str], spec: DatasetSpec) -> list[FrameRecord]:
+def read_manifest(folder_or_file: str | os.PathLike[str], spec: DatasetSpec, *,
+                  problems: list[InputError] | None = None) -> list[FrameRecord]:
     """Read and validate every row of a dataset's manifest.
 
     Parameters
@@ -130,6 +131,9 @@ def read_manifest(folder_or_file: str | os.PathLike[str], spec: DatasetSpec) -> 
     spec
         The dataset's description: labels and landmark names are checked
         against it.
+    problems
+        When a list is given, bad rows are appended to it as errors and
+        skipped instead of raising (``sonomtl data check`` lists them all).
 
     Raises
     ------
@@ -140,8 +144,17 @@ def read_manifest(folder_or_file: str | os.PathLike[str], spec: DatasetSpec) -> 
     path = find_manifest(path) if path.is_dir() else path
     columns, raw_rows = _read_table(path)
     _check_columns(columns, path)
-    return [_parse_row(values, row_number=i + 2, spec=spec, file=path)
-            for i, values in enumerate(raw_rows) if values is not None]
+    records = []
+    for i, values in enumerate(raw_rows):
+        if values is None:
+            continue
+        try:
+            records.append(_parse_row(values, row_number=i + 2, spec=spec, file=path))
+        except InputError as error:
+            if problems is None:
+                raise
+            problems.append(error)
+    return records
 
 
 def load_dataset(folder: str | os.PathLike[str]) -> tuple[DatasetSpec, list[FrameRecord]]:
