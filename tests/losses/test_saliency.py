@@ -17,8 +17,9 @@ def test_bce_matches_the_hand_computed_mean_over_pixels():
     a = [0.5, 1.0, 0.0, 0.25]
     expected = -sum(t * math.log(q) + (1 - t) * math.log(1 - q) for t, q in zip(a, p)) / 4
     assert float(saliency_bce(logits, target)) == pytest.approx(expected, rel=1e-6)
-    assert float(saliency_loss(attention_logits=logits, target=target, kind="bce")) == \
-        pytest.approx(expected, rel=1e-6)
+    assert float(
+        saliency_loss(attention_logits=logits, target=target, kind="bce")
+    ) == pytest.approx(expected, rel=1e-6)
 
 
 def test_bce_stays_finite_for_saturated_logits():
@@ -32,8 +33,9 @@ def test_mse_matches_the_hand_computed_mean_over_pixels():
     target = torch.tensor([[0.0, 1.0, 0.5]])
     assert float(saliency_mse(attention, target)) == pytest.approx((0.04 + 0.01 + 0.0) / 3)
     logits = torch.logit(attention)
-    assert float(saliency_loss(attention_logits=logits, target=target, kind="mse")) == \
-        pytest.approx(0.05 / 3, rel=1e-5)
+    assert float(
+        saliency_loss(attention_logits=logits, target=target, kind="mse")
+    ) == pytest.approx(0.05 / 3, rel=1e-5)
 
 
 def test_bad_arguments_raise_value_errors_naming_them():
