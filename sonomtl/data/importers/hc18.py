@@ -6,6 +6,8 @@ Source layout (Zenodo record 1327317, CC BY 4.0)::
     SRC/training_set/NNN_HC_Annotation.png   skull ellipse (drawn filled in the shared copy)
     SRC/training_set_pixel_size_and_HC.csv   filename, pixel size(mm), head circumference (mm)
 
+The images are copied into ``OUT/images`` (the dataset is self-contained).
+
 Each annotation gets an ellipse fitted to its outer boundary (``cv2.fitEllipse``
 on the contour pixels, a least-squares conic fit). The filled annotation
 includes the drawn outline, so that fit reads slightly too large; its semi-axes
@@ -186,18 +188,19 @@ def _subject(filename: str, table: Path, row: int) -> str:
     return match.group(1)
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
-    """Hard-link ``source`` to ``target`` (copy across file systems), replacing atomically."""
+def _copy_file(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` atomically.
+
+    Deliberately a copy, not a hard link: a hard link shares the file with the
+    source, so editing an image of the dataset in place (a test corrupting a
+    file on purpose, an annotation tool) would silently change the original.
+    """
     import shutil
 
     from sonomtl.fileio import atomic_path
 
     with atomic_path(target) as tmp:
-        tmp.unlink()
-        try:
-            os.link(source, tmp)
-        except OSError:
-            shutil.copyfile(source, tmp)
+        shutil.copyfile(source, tmp)
 
 
 def import_hc18(*, src: str | os.PathLike[str], out: str | os.PathLike[str]) -> dict[str, Any]:
@@ -294,7 +297,7 @@ def import_hc18(*, src: str | os.PathLike[str], out: str | os.PathLike[str]) -> 
     )
     spec = _spec(report)
     for row in rows:
-        _link_or_copy(images_dir / row.filename, out / "images" / row.filename)
+        _copy_file(images_dir / row.filename, out / "images" / row.filename)
     write_dataset(out, spec, records)
     return report
 

@@ -72,7 +72,7 @@ def import_sononet_examples(
     """
     from PIL import Image
 
-    from sonomtl.data.importers.hc18 import _link_or_copy
+    from sonomtl.data.importers.hc18 import _copy_file
     from sonomtl.data.manifest import DatasetSpec, write_dataset
 
     src, out = Path(src), Path(out)
@@ -117,7 +117,7 @@ def import_sononet_examples(
         },
     )
     for path in frames:
-        _link_or_copy(path, out / "images" / path.name)
+        _copy_file(path, out / "images" / path.name)
     write_dataset(out, spec, rows)
     return {
         "n_images": len(rows),
