@@ -191,3 +191,11 @@ def test_generator_exports_to_onnx_with_three_outputs(tmp_path):
     assert [o.shape for o in outputs] == [(1, 1, 240, 240), (1, 1, 240, 240), (1, 2)]
     for got, want in zip(outputs, expected):
         np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["sononet16", "sononet32", "sononet64", "msen", "ss_att",
+                                  "ss_cls", "sonoeyenet", "attention_discriminator"])
+def test_every_registered_msen_family_name_builds_with_a_default_cfg(name):
+    model = build_model(name)
+    assert isinstance(model, nn.Module)
+    assert model.default_cfg["input_hw"] in ((224, 288), (240, 240))
