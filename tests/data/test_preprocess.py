@@ -168,10 +168,14 @@ def test_resample_moves_a_dot_with_its_landmark(spacing_x, spacing_y, x, y) -> N
 
 
 @PROPERTY
-@given(out_rows=st.integers(20, 90), out_cols=st.integers(20, 90), x=st.floats(0, 59),
-       y=st.floats(0, 49))
-def test_pad_or_crop_moves_a_dot_with_its_landmark(out_rows, out_cols, x, y) -> None:
-    check_dot_follows(PadOrCrop((50, 60), (out_rows, out_cols)), 2.0, (x, y))
+@given(out_rows=st.integers(20, 90), out_cols=st.integers(20, 90), u=st.floats(0.3, 0.7),
+       v=st.floats(0.3, 0.7))
+def test_pad_or_crop_moves_a_dot_with_its_landmark(out_rows, out_cols, u, v) -> None:
+    op = PadOrCrop((50, 60), (out_rows, out_cols))
+    # a point in the central part of the output, drawn at its place in the input
+    out_xy = np.array([[8 + u * (out_cols - 17), 8 + v * (out_rows - 17)]])
+    x, y = op.invert_points(out_xy)[0]
+    check_dot_follows(op, 2.0, (x, y))
 
 
 @PROPERTY
