@@ -36,6 +36,7 @@ from sonomtl.training.sampling import (
     ShardedBatchSampler,
     SkipBatches,
     class_balanced_sampler,
+    sample_seed,
 )
 from sonomtl.training.schedules import build_lr_scheduler, loss_weight
 from sonomtl.training.stages import apply_stage_freezing, build_optimizer, trained_parameters
@@ -47,6 +48,12 @@ __all__ = ["Engine", "Position"]
 _EPOCH_STRIDE = (
     1_000_000  # sampler epoch key = stage * stride + epoch: every stage draws its own orders
 )
+
+
+def _loader_generator(seed: int, epoch_key: int) -> torch.Generator:
+    """The DataLoader's own generator: creating an iterator must not draw from the global RNG
+    (a resumed run creates its iterator at another moment than the uninterrupted one)."""
+    return torch.Generator().manual_seed(sample_seed(seed=seed, epoch=epoch_key + 1, index=2**31))
 
 
 @dataclass
@@ -212,6 +219,7 @@ class Engine:
             num_workers=self.config.data.num_workers,
             collate_fn=self.task.collate,
             pin_memory=self.fabric.device.type == "cuda",
+            generator=_loader_generator(self.config.seed, key),
         )
 
     def _run_stage(self, stage: StageConfig, state: Mapping[str, Any] | None) -> None:
@@ -374,6 +382,7 @@ class Engine:
             batch_sampler=batches,
             num_workers=self.config.data.num_workers,
             collate_fn=self.task.collate,
+            generator=_loader_generator(self.config.seed, -1),
         )
         sums: dict[str, float] = {}
         count = 0

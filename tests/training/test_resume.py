@@ -1,0 +1,92 @@
+"""Killing a run with SIGKILL mid-epoch and resuming it changes nothing (CPU, same seed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from sonomtl.config import load_config
+from sonomtl.training.run import train
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / "configs" / "example.yaml"
+# 64 samples / batch 8 = 8 batches per epoch: checkpoints every 3 steps fall mid-epoch
+COMMON = [
+    "checkpoint.every_n_steps=3",
+    "checkpoint.keep_last=3",
+    "trainer.progress_bar=false",
+    "trainer.log_every_n_steps=1",
+]
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "sonomtl", "train", *args]
+
+
+def _last_step(run_dir: Path) -> int:
+    try:
+        return json.loads((run_dir / "checkpoints" / "last.json").read_text())["step"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return -1
+
+
+def _kill_after_checkpoint(command: list[str], run_dir: Path, *, min_step: int) -> int:
+    """Start a run, SIGKILL it as soon as a checkpoint of step >= min_step exists."""
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    try:
+        while _last_step(run_dir) < min_step:
+            if process.poll() is not None:
+                raise AssertionError(
+                    f"run ended before being killed: {process.stderr.read().decode()}"
+                )
+            if time.monotonic() > deadline:
+                raise AssertionError("no checkpoint appeared in time")
+            time.sleep(0.01)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+        process.stderr.close()
+    assert process.returncode == -signal.SIGKILL
+    return _last_step(run_dir)
+
+
+def _final_weights(run_dir: Path) -> dict:
+    pointer = json.loads((run_dir / "checkpoints" / "last.json").read_text())
+    return load_file(run_dir / "checkpoints" / pointer["weights"])
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+    # the delay only slows the steps so the kill lands mid-run; it does not change any number
+    slow = ["task.params.step_delay_s=0.05"]
+    reference = tmp_path / "reference"
+    train(load_config(CONFIG, [f"out_dir={tmp_path}", "name=reference", *COMMON]))
+
+    killed = tmp_path / "killed"
+    first = _kill_after_checkpoint(
+        _cli(str(CONFIG), f"out_dir={tmp_path}", "name=killed", *COMMON, *slow), killed, min_step=3
+    )
+    # killed in the first epoch of the plain stage (steps 1-16, 8 per epoch), not at its end
+    assert 3 <= first < 16 and first % 8 != 0
+    second = _kill_after_checkpoint(_cli("--resume", str(killed)), killed, min_step=18)
+    # killed again inside the adversarial stage (steps 17-22): optimisers of G and D mid-stage
+    assert 18 <= second < 22
+    done = subprocess.run(_cli("--resume", str(killed)), cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+    # the same metrics.csv, row for row and digit for digit (no duplicated or missing rows)
+    assert (killed / "metrics.csv").read_text() == (reference / "metrics.csv").read_text()
+    expected, actual = _final_weights(reference), _final_weights(killed)
+    assert sorted(expected) == sorted(actual)
+    for key in expected:
+        assert actual[key].equal(expected[key]), key
+    assert _last_step(killed) == _last_step(reference) == 26
