@@ -51,39 +51,57 @@ def _per_image_weighted_mean(fix: Fixated, values: np.ndarray, n: int) -> np.nda
         return sums / fix.totals
 
 
-def nss(maps: np.ndarray, fix: Fixated) -> np.ndarray:
+class MapStats:
+    """One chunk of maps as float64 with the sums every metric shares (computed once)."""
+
+    def __init__(self, maps: np.ndarray) -> None:
+        self.maps = maps.astype(np.float64)
+        self.n_pixels = maps.shape[1]
+        self.sum = self.maps.sum(axis=1)
+        self.mean = self.sum / self.n_pixels
+        self.centred = self.maps - self.mean[:, None]
+        self.sum_squares = np.einsum("ij,ij->i", self.centred, self.centred)
+        self.std = np.sqrt(self.sum_squares / self.n_pixels)  # population std (ddof 0)
+        # exactly constant maps (a float mean may differ from the value by one ulp, so the
+        # standard deviation is not a reliable test)
+        self.constant = maps.max(axis=1) == maps.min(axis=1)
+
+    def density(self) -> np.ndarray:
+        """Each non-negative map divided by its sum; all-zero maps become uniform (pysaliency)."""
+        zero = self.sum == 0
+        result = self.maps / np.where(zero, 1.0, self.sum)[:, None]
+        result[zero] = 1.0 / self.n_pixels
+        return result
+
+
+def map_stats(maps: np.ndarray) -> MapStats:
+    """Precompute the shared sums of ``(n, P)`` maps."""
+    return MapStats(maps)
+
+
+def nss(stats: MapStats, fix: Fixated) -> np.ndarray:
     """Mean over fixations of the map standardised by its mean and population std (ddof 0)."""
-    mean = maps.mean(axis=1)
-    std = maps.std(axis=1)
-    constant = std == 0
-    values = maps[fix.rows, fix.cols] - mean[fix.rows]
-    values = values / np.where(constant, 1.0, std)[fix.rows]
-    values[constant[fix.rows]] = 0.0
-    return _per_image_weighted_mean(fix, values, maps.shape[0])
+    values = stats.maps[fix.rows, fix.cols] - stats.mean[fix.rows]
+    values = values / np.where(stats.constant, 1.0, stats.std)[fix.rows]
+    values[stats.constant[fix.rows]] = 0.0
+    return _per_image_weighted_mean(fix, values, stats.maps.shape[0])
 
 
-def cc(maps: np.ndarray, reference: np.ndarray) -> np.ndarray:
+def cc(stats: MapStats, reference: MapStats) -> np.ndarray:
     """Pearson correlation per image; a constant prediction scores 0, a constant reference NaN."""
-    centred = maps - maps.mean(axis=1, keepdims=True)
-    centred_ref = reference - reference.mean(axis=1, keepdims=True)
-    numerator = np.einsum("ij,ij->i", centred, centred_ref)
-    denominator = np.sqrt(
-        np.einsum("ij,ij->i", centred, centred) * np.einsum("ij,ij->i", centred_ref, centred_ref)
-    )
+    numerator = np.einsum("ij,ij->i", stats.centred, reference.centred)
     with np.errstate(invalid="ignore", divide="ignore"):
-        values = numerator / denominator
-    constant = np.ptp(maps, axis=1) == 0
-    constant_ref = np.ptp(reference, axis=1) == 0
-    values[constant & ~constant_ref] = 0.0
-    values[constant_ref] = np.nan
+        values = numerator / np.sqrt(stats.sum_squares * reference.sum_squares)
+    values[stats.constant & ~reference.constant] = 0.0
+    values[reference.constant] = np.nan
     return values
 
 
 def density(maps: np.ndarray) -> np.ndarray:
-    """Divide each non-negative map by its sum; an all-zero map becomes uniform (as pysaliency)."""
-    sums = maps.sum(axis=1, keepdims=True)
-    zero = sums[:, 0] == 0
-    result = maps / np.where(sums == 0, 1.0, sums)
+    """Divide each non-negative ``(n, P)`` map by its sum; all-zero maps become uniform."""
+    sums = maps.sum(axis=1)
+    zero = sums == 0
+    result = maps / np.where(zero, 1.0, sums)[:, None]
     result[zero] = 1.0 / maps.shape[1]
     return result
 
@@ -106,21 +124,22 @@ def kld(
 
 
 def information_gain(
-    maps: np.ndarray, baseline: np.ndarray, fix: Fixated, *, epsilon: float
+    stats: MapStats, baseline: np.ndarray, fix: Fixated, *, epsilon: float
 ) -> np.ndarray:
-    """Mean over fixations of log2 p_model - log2 p_baseline, p = (s + eps) / sum(s + eps)."""
-    shifted = maps + epsilon
-    shifted_base = baseline + epsilon
-    log_sum = np.log(shifted.sum(axis=1))
-    log_sum_base = np.log(shifted_base.sum(axis=1))
+    """Mean over fixations of log2 p_model - log2 p_baseline, p = (s + eps) / sum(s + eps).
+
+    ``baseline`` is ``(1, P)`` for all images or ``(n, P)``.
+    """
+    log_sum = np.log(stats.sum + stats.n_pixels * epsilon)
+    log_sum_base = np.log(baseline.sum(axis=1) + baseline.shape[1] * epsilon)
     base_rows = fix.rows if baseline.shape[0] > 1 else np.zeros_like(fix.rows)
     gains = (
-        np.log(shifted[fix.rows, fix.cols])
+        np.log(stats.maps[fix.rows, fix.cols] + epsilon)
         - log_sum[fix.rows]
-        - np.log(shifted_base[base_rows, fix.cols])
+        - np.log(baseline[base_rows, fix.cols] + epsilon)
         + log_sum_base[base_rows]
     ) / np.log(2.0)
-    return _per_image_weighted_mean(fix, gains, maps.shape[0])
+    return _per_image_weighted_mean(fix, gains, stats.maps.shape[0])
 
 
 def _trapezoid(x: np.ndarray, y: np.ndarray) -> float:

@@ -109,6 +109,12 @@ def mean_density_map(attention_maps: Any) -> np.ndarray:
     return kernels.density(flat[keep]).mean(axis=0).reshape(maps.shape[1:])
 
 
+def _workers() -> int:
+    import os
+
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 def _flat(maps: np.ndarray) -> np.ndarray:
     return maps.reshape(maps.shape[0], -1)
 
@@ -159,7 +165,7 @@ def compute_nss(saliency_maps: Any, fixation_maps: Any) -> np.ndarray:
     )
     _warn_fixations("NSS", fixations)
     flat_fix = _flat(fixations)
-    return kernels.nss(_flat(maps), kernels.fixated(flat_fix))
+    return kernels.nss(kernels.map_stats(_flat(maps)), kernels.fixated(flat_fix))
 
 
 def compute_cc(saliency_maps: Any, attention_maps: Any) -> np.ndarray:
@@ -172,7 +178,7 @@ def compute_cc(saliency_maps: Any, attention_maps: Any) -> np.ndarray:
         saliency_maps, attention_maps, other_name="attention_maps", fixations=False
     )
     _warn_reference("CC", reference, constant=True)
-    return kernels.cc(_flat(maps), _flat(reference))
+    return kernels.cc(kernels.map_stats(_flat(maps)), kernels.map_stats(_flat(reference)))
 
 
 def _sim_kld(maps: np.ndarray, reference: np.ndarray, metric: str, epsilon: float) -> np.ndarray:
@@ -254,7 +260,8 @@ def compute_information_gain(
     baseline = _baseline(baseline_map, maps.shape)
     _warn_fixations("IG", fixations)
     fix = kernels.fixated(_flat(fixations))
-    return kernels.information_gain(_flat(maps), _flat(baseline), fix, epsilon=epsilon)
+    stats = kernels.map_stats(_flat(maps))
+    return kernels.information_gain(stats, _flat(baseline), fix, epsilon=epsilon)
 
 
 def compute_auc_judd(saliency_maps: Any, fixation_maps: Any) -> np.ndarray:
@@ -342,13 +349,15 @@ def compute_saliency_metrics(
     attention_maps: Any = None,
     baseline_map: Any = None,
     fixation_total: Any = None,
+    threads: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Every saliency metric per image, keyed as in results.json (:data:`SALIENCY_KEYS`).
 
     CC, SIM and KLD compare with ``attention_maps`` when given, otherwise
     with the fixation maps themselves (pysaliency's ``FixationMap`` without
     blur). Works through the batch in chunks of 64 images, so memory stays
-    bounded; one warning per metric and cause for undefined images.
+    bounded, on ``threads`` threads (default: the CPU count, at most 4);
+    one warning per metric and cause for undefined images.
 
     Returns
     -------
@@ -371,26 +380,39 @@ def compute_saliency_metrics(
 
     n = maps.shape[0]
     results = {key: np.empty(n) for key in SALIENCY_KEYS}
-    for start in range(0, n, _CHUNK_IMAGES):
-        chunk = slice(start, min(start + _CHUNK_IMAGES, n))
+
+    def score(chunk: slice) -> None:
         raw_maps = _flat(maps[chunk])
-        flat_maps = raw_maps.astype(np.float64)
-        flat_ref = _flat(reference[chunk]).astype(np.float64)
+        stats = kernels.map_stats(raw_maps)
+        ref = kernels.map_stats(_flat(reference[chunk]))
         fix = kernels.fixated(_flat(fixations[chunk]))
-        sorted_maps = kernels.sorted_rows(raw_maps)
         chunk_baseline = baseline if baseline.shape[0] == 1 else baseline[chunk]
         results["IG"][chunk] = kernels.information_gain(
-            flat_maps, chunk_baseline, fix, epsilon=IG_EPSILON
+            stats, chunk_baseline, fix, epsilon=IG_EPSILON
         )
-        results["CC"][chunk] = kernels.cc(flat_maps, flat_ref)
-        results["NSS"][chunk] = kernels.nss(flat_maps, fix)
-        results["AUC_Judd"][chunk] = kernels.auc_judd(flat_maps, fix, sorted_maps)
-        results["AUC_Borji"][chunk] = kernels.auc_borji(flat_maps, fix, sorted_maps)
-        results["sAUC"][chunk] = kernels.auc_shuffled(flat_maps, fix, total, raw_maps)
-        zero_reference = flat_ref.sum(axis=1) == 0
-        p, q = kernels.density(flat_maps), kernels.density(flat_ref)
+        results["CC"][chunk] = kernels.cc(stats, ref)
+        results["NSS"][chunk] = kernels.nss(stats, fix)
+        del stats.centred, ref.centred
+        sorted_maps = kernels.sorted_rows(raw_maps)
+        results["AUC_Judd"][chunk] = kernels.auc_judd(stats.maps, fix, sorted_maps)
+        results["AUC_Borji"][chunk] = kernels.auc_borji(stats.maps, fix, sorted_maps)
+        del sorted_maps
+        results["sAUC"][chunk] = kernels.auc_shuffled(stats.maps, fix, total, raw_maps)
+        zero_reference = ref.sum == 0
+        p, q = stats.density(), ref.density()
         results["SIM"][chunk] = np.where(zero_reference, np.nan, kernels.sim(p, q))
         results["KLD"][chunk] = np.where(zero_reference, np.nan, kernels.kld(p, q))
+
+    chunks = [slice(s, min(s + _CHUNK_IMAGES, n)) for s in range(0, n, _CHUNK_IMAGES)]
+    workers = min(len(chunks), _workers() if threads is None else int(threads))
+    if workers <= 1:
+        for chunk in chunks:
+            score(chunk)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(score, chunks))  # numpy releases the GIL in sorts and ufuncs
     _warn_fixations("IG, NSS and the AUCs", fixations)
     _warn_judd_and_shuffled(fixations, total)
     _warn_reference("CC", reference, constant=True)
