@@ -1,7 +1,7 @@
 """Importers: public ultrasound data sets in their published layout -> sonomtl dataset folders.
 
-Each importer writes a self-contained dataset (images copied, never
-hard-linked, into ``OUT/images``, ``dataset.yaml``, ``manifest.csv``) and returns a small
+Each importer writes a self-contained dataset (images copied into
+``OUT/images``, ``dataset.yaml``, ``manifest.csv``) and returns a small
 report dict; it checks everything before writing anything.
 
 * :func:`import_hc18` -- HC18 fetal head biometry: skull-ellipse landmarks,
