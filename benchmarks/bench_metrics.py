@@ -54,7 +54,7 @@ def time_pysaliency(maps, fixations, attention, total):
         from pysaliency import metrics as ps_metrics
         from pysaliency import models as ps_models
     if not hasattr(np, "trapz"):  # pysaliency 0.2.22 calls the np.trapz that numpy 2.4 removed
-        np.trapz = np.trapezoid
+        np.trapz = np.trapezoid  # noqa: NPY201
 
     class ArrayModel(pysaliency.SaliencyMapModel):
         def __init__(self, stored):
