@@ -336,6 +336,7 @@ def collate_samples(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     0.0
     """
     import torch
+    from torch.utils.data import default_collate
 
     if not samples:
         raise ValueError("samples: expected at least one sample")
@@ -357,7 +358,8 @@ def collate_samples(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             fill = (torch.full_like(example, float("nan"))
                     if key == "landmarks" and example.is_floating_point()
                     else torch.zeros_like(example))
-            batch[key] = torch.stack([v if v is not None else fill for v in values])
+            # default_collate stacks straight into shared memory inside DataLoader workers.
+            batch[key] = default_collate([v if v is not None else fill for v in values])
             if not all(present) or key in OPTIONAL_FIELDS:
                 batch[f"has_{key}"] = torch.tensor(present, dtype=torch.bool)
         elif isinstance(example, (bool, int, float)) and all(present):

@@ -93,7 +93,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise InputError("image file not found", file=path)
-    if path.suffix.lower() in DICOM_SUFFIXES or is_dicom(path):
+    if _looks_like_dicom(path):
         return read_dicom(path).frame(0)
     from PIL import Image, UnidentifiedImageError
 
@@ -503,7 +503,7 @@ def read_frame(folder: str | os.PathLike[str],
     try:
         if record.image is not None:
             path = folder / record.image
-            if path.suffix.lower() in DICOM_SUFFIXES or is_dicom(path):
+            if _looks_like_dicom(path):
                 dicom = _dicom(path)
                 image = dicom.frame(0)
                 spacing = spacing or dicom.spacing_mm
@@ -512,7 +512,7 @@ def read_frame(folder: str | os.PathLike[str],
         else:
             path = folder / str(record.video)
             frame = int(record.frame or 0)
-            if path.suffix.lower() in DICOM_SUFFIXES or is_dicom(path):
+            if _looks_like_dicom(path):
                 dicom = _dicom(path)
                 image = dicom.frame(frame)
                 spacing = spacing or dicom.spacing_mm
@@ -524,6 +524,14 @@ def read_frame(folder: str | os.PathLike[str],
         raise InputError(error.message, file=error.file, row=record.row,
                          field=field_name) from None
     return image, spacing
+
+
+def _looks_like_dicom(path: Path) -> bool:
+    """DICOM by suffix, or by content for names without an image/video suffix."""
+    suffix = path.suffix.lower()
+    if suffix in DICOM_SUFFIXES:
+        return True
+    return suffix not in IMAGE_SUFFIXES + VIDEO_SUFFIXES and is_dicom(path)
 
 
 def _dicom(path: Path) -> DicomImage:
