@@ -140,10 +140,12 @@ class Leak:
     subject: str
     splits: tuple[str, ...]
     position: int | None = None
+    row: int | None = None
 
     def __str__(self) -> str:
-        what = f"frame {self.position} of subject {self.subject!r}" if self.position is not None \
-            else f"subject {self.subject!r}"
+        what = f"subject {self.subject!r}"
+        if self.position is not None:
+            what = f"the frame at manifest row {self.row} (subject {self.subject!r})"
         return f"{what} appears in splits {', '.join(self.splits)}"
 
 
@@ -162,7 +164,7 @@ def find_leakage(splits: Mapping[str, Sequence[int] | np.ndarray],
     order = {name: j for j, name in enumerate(splits)}
     leaks = [Leak(s, tuple(sorted(names, key=order.get)))
              for s, names in sorted(where.items()) if len(names) > 1]
-    leaks += [Leak(records[i].subject, tuple(sorted(names, key=order.get)), i)
+    leaks += [Leak(records[i].subject, tuple(sorted(names, key=order.get)), i, records[i].row)
               for i, names in sorted(frame_where.items()) if len(names) > 1]
     return leaks
 

@@ -92,8 +92,8 @@ def test_leaking_splits_are_errors(tmp_path):
     assert [str(p) for p in report.problems] == [
         f"error: {folder / 'splits.yaml'}: field subject: subject 's2' appears in splits train, "
         "test: every split must be by subject",
-        f"error: {folder / 'splits.yaml'}: field subject: frame 1 of subject 's2' appears in "
-        "splits train, test: every split must be by subject",
+        f"error: {folder / 'splits.yaml'}: field subject: the frame at manifest row 3 (subject "
+        "'s2') appears in splits train, test: every split must be by subject",
     ]
     assert check_dataset(folder, splits={"train": [0], "test": [1]}).ok
 

@@ -106,7 +106,7 @@ def test_find_leakage_reports_subjects_and_frames():
     assert [str(leak) for leak in leaks] == [
         "subject 'p' appears in splits train, val",
         "subject 'r' appears in splits train, test",
-        "frame 4 of subject 'r' appears in splits train, test",
+        "the frame at manifest row 6 (subject 'r') appears in splits train, test",
     ]
     with pytest.raises(InputError, match="leaking split: subject 'p'.*2 more"):
         require_no_leakage(splits, records)
