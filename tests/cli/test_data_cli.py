@@ -101,3 +101,12 @@ def test_import_errors_exit_2(monkeypatch, capsys):
     monkeypatch.setattr(sonomtl.data, "importers", fake, raising=False)
     assert main(["data", "import", "hc18", "--src", "nowhere", "--out", "x"]) == 2
     assert capsys.readouterr().err.strip() == "sonomtl: error: nowhere: folder not found"
+
+
+def test_sononet_examples_import_then_check_is_clean(sononet_dir, tmp_path, capsys):
+    out = tmp_path / "sononet-examples"
+    assert main(["data", "import", "sononet-examples", "--src", str(sononet_dir),
+                 "--out", str(out)]) == 0
+    assert "n_images: 13" in capsys.readouterr().out
+    assert main(["data", "check", str(out)]) == 0
+    assert capsys.readouterr().out.startswith(f"{out}: ok; 13 frames, 13 subjects")
