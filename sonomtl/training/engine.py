@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +120,8 @@ class Engine:
         self._optimizers: dict[str, Any] = {}
         self._schedulers: dict[str, Any] = {}
         self._wrapped: dict[str, nn.Module] = {}
+        # wall-clock totals of this process (not logged: metrics.csv stays reproducible)
+        self.timing: dict[str, float] = {"data_s": 0.0, "step_s": 0.0, "steps": 0, "samples": 0}
 
     # ------------------------------------------------------------------ public
     def fit(self, *, state: Mapping[str, Any] | None = None) -> dict[str, float]:
@@ -243,14 +246,31 @@ class Engine:
 
         while more():
             finished_epoch = True
-            for batch in self._loader(stage, epoch=pos.epoch, skip=pos.batch):
+            batches = iter(self._loader(stage, epoch=pos.epoch, skip=pos.batch))
+            while True:
+                started = time.perf_counter()
+                batch = next(batches, None)
+                loaded = time.perf_counter()
+                if batch is None:
+                    break
                 self._train_step(stage, batch, num_steps=num_steps)
+                self._count_time(batch, started=started, loaded=loaded)
                 if stage.steps is not None and pos.stage_step >= stage.steps:
                     finished_epoch = pos.batch >= per_epoch
                     break
             if finished_epoch:
                 self._end_epoch(stage)
         self._end_stage(stage)
+
+    def _count_time(self, batch: Any, *, started: float, loaded: float) -> None:
+        if self.fabric.device.type == "cuda":
+            torch.cuda.synchronize(self.fabric.device)
+        self.timing["data_s"] += loaded - started
+        self.timing["step_s"] += time.perf_counter() - loaded
+        self.timing["steps"] += 1
+        first = next((v for v in batch.values() if torch.is_tensor(v)), None) \
+            if isinstance(batch, dict) else None
+        self.timing["samples"] += 0 if first is None else int(first.shape[0])
 
     def _weights(self, stage: StageConfig, num_steps: int) -> dict[str, float]:
         pos = self.position

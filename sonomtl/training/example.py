@@ -174,7 +174,9 @@ class ExampleTask(Task):
     def forward(
         self, modules: Mapping[str, nn.Module], batch: Mapping[str, Any]
     ) -> dict[str, torch.Tensor]:
-        return modules[self.generator](batch["image"])
+        outputs = modules[self.generator](batch["image"])
+        # registry generators (msen) return a NamedTuple with the same field names
+        return outputs if isinstance(outputs, dict) else dict(outputs._asdict())
 
     def generator_losses(
         self, outputs: Mapping[str, torch.Tensor], batch: Mapping[str, Any], *, terms: Sequence[str]
@@ -207,7 +209,7 @@ class ExampleTask(Task):
     def validation_outputs(
         self, modules: Mapping[str, nn.Module], batch: Mapping[str, Any]
     ) -> dict[str, torch.Tensor]:
-        outputs = modules[self.generator](batch["image"])
+        outputs = self.forward(modules, batch)
         logits = outputs["logits"].float()
         return {
             "accuracy": (logits.argmax(1) == batch["label"]).float(),

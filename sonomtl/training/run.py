@@ -22,7 +22,11 @@ __all__ = ["TrainResult", "train", "resume", "build_fabric", "seed_everything"]
 
 @dataclass
 class TrainResult:
-    """What a finished run leaves in memory (on every process)."""
+    """What a finished run leaves in memory (on every process).
+
+    ``timing``: this process's seconds waiting for batches (``data_s``) and in
+    the optimisation steps (``step_s``), with ``steps`` and ``samples`` counts.
+    """
 
     metrics: dict[str, float]
     modules: dict[str, Any]
@@ -30,6 +34,7 @@ class TrainResult:
     run_dir: Path
     rank: int
     world_size: int
+    timing: dict[str, float]
 
 
 def seed_everything(seed: int) -> None:
@@ -146,6 +151,7 @@ def train(
         run_dir=run_dir,
         rank=fabric.global_rank,
         world_size=fabric.world_size,
+        timing=engine.timing,
     )
 
 
