@@ -28,17 +28,33 @@ def _config(args: argparse.Namespace, *, workers: int, out_dir: str) -> dict:
         "data": {
             "batch_size": args.batch_size,
             "num_workers": workers,
-            "params": {"num_samples": args.samples, "val_samples": 0, "image_size": args.image_size,
-                       "augment": True},
+            "params": {
+                "num_samples": args.samples,
+                "val_samples": 0,
+                "image_size": args.image_size,
+                "augment": True,
+            },
         },
-        "trainer": {"accelerator": args.accelerator, "devices": 1, "precision": args.precision,
-                    "log_every_n_steps": 50, "progress_bar": False},
+        "trainer": {
+            "accelerator": args.accelerator,
+            "devices": 1,
+            "precision": args.precision,
+            "log_every_n_steps": 50,
+            "progress_bar": False,
+        },
         "checkpoint": {"every_n_steps": None},
-        "stages": [{
-            "name": "pretrain", "steps": args.steps, "train": ["G"],
-            "optimizers": {"G": {"kind": "adam", "lr": 2e-4}},
-            "losses": {"saliency": {"start": 2.0, "end": 1.0, "per": "step"}, "classification": 1.0},
-        }],
+        "stages": [
+            {
+                "name": "pretrain",
+                "steps": args.steps,
+                "train": ["G"],
+                "optimizers": {"G": {"kind": "adam", "lr": 2e-4}},
+                "losses": {
+                    "saliency": {"start": 2.0, "end": 1.0, "per": "step"},
+                    "classification": 1.0,
+                },
+            }
+        ],
     }
 
 
@@ -47,8 +63,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="msen")
     parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--warmup-steps", type=int, default=3,
-                        help="steps run first and not counted (allocator, threads)")
+    parser.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=3,
+        help="steps run first and not counted (allocator, threads)",
+    )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--image-size", type=int, default=240)
     parser.add_argument("--samples", type=int, default=256)
@@ -62,9 +82,11 @@ def main() -> None:
     from sonomtl.config import config_from_dict
     from sonomtl.training.run import train
 
-    print(f"model={args.model} batch={args.batch_size} size={args.image_size} steps={args.steps} "
-          f"accelerator={args.accelerator} precision={args.precision} torch_threads="
-          f"{torch.get_num_threads()}")
+    print(
+        f"model={args.model} batch={args.batch_size} size={args.image_size} steps={args.steps} "
+        f"accelerator={args.accelerator} precision={args.precision} torch_threads="
+        f"{torch.get_num_threads()}"
+    )
     print(f"{'workers':>7} {'images/s':>9} {'step_ms':>8} {'data_wait':>9}")
     results = {}
     for workers in args.workers:
@@ -83,7 +105,8 @@ def main() -> None:
     if len(results) > 1:
         base = args.workers[0]
         for workers in args.workers[1:]:
-            print(f"speed ratio workers={workers} / workers={base}: {results[workers] / results[base]:.2f}")
+            ratio = results[workers] / results[base]
+            print(f"speed ratio workers={workers} / workers={base}: {ratio:.2f}")
 
 
 if __name__ == "__main__":
