@@ -101,5 +101,5 @@ def warn_undefined(metric: str, count: int, total: int, reason: str) -> None:
         warnings.warn(
             f"{metric} is undefined (NaN) for {count} of {total} image(s): {reason}",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,  # warn_undefined <- _warn_* helper <- compute_* <- the caller
         )

@@ -20,10 +20,10 @@ KLD_EPS = 2.2204e-16
 
 
 def _all(maps, fixations=FIXATIONS, **kwargs):
-    return {
-        k: float(v[0])
-        for k, v in saliency.compute_saliency_metrics(maps, fixations, **kwargs).items()
-    }
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="sAUC is undefined")  # a single image
+        per_image = saliency.compute_saliency_metrics(maps, fixations, **kwargs)
+    return {key: float(values[0]) for key, values in per_image.items()}
 
 
 def test_perfect_map_scores_by_hand():
@@ -42,7 +42,6 @@ def test_perfect_map_scores_by_hand():
 def test_uniform_map_scores_chance_without_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        warnings.filterwarnings("ignore", message="sAUC is undefined")  # a single image
         values = _all(UNIFORM, attention_maps=PERFECT, baseline_map=UNIFORM)
     assert values["NSS"] == 0.0
     assert values["CC"] == 0.0
@@ -206,10 +205,16 @@ def test_empty_fixation_map_gives_nan_and_one_warning():
     ):
         nss = saliency.compute_nss(maps, fixations)
     assert nss[0] == pytest.approx(math.sqrt(8)) and np.isnan(nss[1])
-    with pytest.warns(RuntimeWarning, match="fixation map is empty"):
+    with pytest.warns(RuntimeWarning) as record:
         per_image = saliency.compute_saliency_metrics(maps, fixations, attention_maps=maps)
+    assert sorted(str(w.message) for w in record) == [
+        "IG, NSS and the AUCs is undefined (NaN) for 1 of 2 image(s): the fixation map is empty",
+        # image 0 is the only one with fixations: no negatives for its shuffled AUC
+        "sAUC is undefined (NaN) for 1 of 2 image(s): no other image has fixations",
+    ]
     for key in ("IG", "NSS", "AUC_Judd", "AUC_Borji", "sAUC"):
         assert np.isnan(per_image[key][1]), key
+    assert np.isnan(per_image["sAUC"][0])
     summary = saliency.summarise_saliency(per_image)
     assert summary["n_images"] == 1 and summary["NSS"] == pytest.approx(math.sqrt(8))
 
