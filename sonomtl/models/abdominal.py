@@ -182,6 +182,13 @@ class AbdominalNet(nn.Module):
         super().__init__()
         if num_classes < 0:
             raise ValueError(f"num_classes must be >= 0, got {num_classes!r}")
+        # validate the names before building ~48M parameters
+        landmarks = _names(landmark_names, num_landmarks, ABDOMINAL_LANDMARKS, "landmark_names")
+        classes = (
+            _names(class_names, num_classes, ABDOMINAL_CLASSES, "class_names")
+            if num_classes
+            else None
+        )
         self.num_classes = num_classes
         self.num_landmarks = num_landmarks
         self.duplicate_late_stages = bool(duplicate_late_stages)
@@ -201,7 +208,6 @@ class AbdominalNet(nn.Module):
             )
         self._frozen: tuple[str, ...] = ()
         outputs = (["view_logits"] if num_classes else []) + ["heatmaps"]
-        landmarks = _names(landmark_names, num_landmarks, ABDOMINAL_LANDMARKS, "landmark_names")
         self.default_cfg: dict[str, Any] = {
             "architecture": architecture,
             "input_hw": ABDOMINAL_INPUT_HW,
@@ -209,9 +215,7 @@ class AbdominalNet(nn.Module):
             "target_spacing_mm": ABDOMINAL_TARGET_SPACING_MM,
             "normalisation": dict(ABDOMINAL_NORMALISATION),
             "num_classes": num_classes,
-            "class_names": _names(class_names, num_classes, ABDOMINAL_CLASSES, "class_names")
-            if num_classes
-            else None,
+            "class_names": classes,
             "num_landmarks": num_landmarks,
             "landmark_names": landmarks,
             "landmark_tasks": {

@@ -82,12 +82,12 @@ def test_without_duplicated_late_stages_the_model_matches_the_papers_100_megabyt
 
 def test_forward_returns_view_logits_and_input_sized_heatmaps(mtl):
     mtl.eval()
-    x = torch.randn(2, 1, 72, 88)  # not a multiple of 32
+    x = torch.randn(1, 1, 40, 56)  # not a multiple of 32
     with torch.no_grad():
         out = mtl(x)
         assert set(out) == {"view_logits", "heatmaps"}
-        assert out["view_logits"].shape == (2, 11)
-        assert out["heatmaps"].shape == (2, 14, 72, 88)
+        assert out["view_logits"].shape == (1, 11)
+        assert out["heatmaps"].shape == (1, 14, 40, 56)
         torch.testing.assert_close(mtl.forward_views(x), out["view_logits"])
         torch.testing.assert_close(mtl.forward_heatmaps(x), out["heatmaps"])
 
@@ -104,10 +104,10 @@ def test_forward_returns_view_logits_and_input_sized_heatmaps(mtl):
 def test_every_variant_builds_from_the_registry(name, kwargs, keys, landmarks):
     model = build_model(name, **kwargs).eval()
     with torch.no_grad():
-        out = model(torch.randn(1, 1, 64, 64))
+        out = model(torch.randn(1, 1, 32, 32))
     assert set(out) == keys == set(model.default_cfg["outputs"])
     if landmarks:
-        assert out["heatmaps"].shape == (1, landmarks, 64, 64)
+        assert out["heatmaps"].shape == (1, landmarks, 32, 32)
     assert model.default_cfg["architecture"] == name
 
 
@@ -183,7 +183,7 @@ def test_frozen_shared_stages_are_unchanged_by_a_classification_step():
     assert all(not p.requires_grad for p in model.shared_parameters())
 
     optimiser = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=5e-4)
-    x, labels = torch.randn(4, 1, 64, 64), torch.tensor([0, 3, 7, 10])
+    x, labels = torch.randn(2, 1, 32, 32), torch.tensor([3, 10])
     loss = F.cross_entropy(model(x)["view_logits"], labels)
     loss.backward()
     optimiser.step()
@@ -203,7 +203,7 @@ def test_frozen_shared_stages_are_unchanged_by_a_classification_step():
 
 def test_landmark_loss_does_not_reach_the_classification_path():
     model = abdominal_mgcn().train()
-    model(torch.randn(2, 1, 64, 64))["heatmaps"].square().mean().backward()
+    model(torch.randn(2, 1, 32, 32))["heatmaps"].square().mean().backward()
     assert all(p.grad is None for p in model.classification_parameters())
     assert all(p.grad is not None for p in model.landmark_parameters())
 
@@ -244,7 +244,7 @@ def test_exports_to_onnx_with_a_dynamic_batch_and_matches_pytorch(mtl, tmp_path)
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             mtl,
-            (torch.randn(1, 1, 64, 64),),
+            (torch.randn(1, 1, 32, 32),),
             str(path),
             dynamo=False,
             opset_version=17,
@@ -252,7 +252,7 @@ def test_exports_to_onnx_with_a_dynamic_batch_and_matches_pytorch(mtl, tmp_path)
             output_names=["view_logits", "heatmaps"],
             dynamic_axes={"image": {0: "batch"}},
         )
-    x = torch.randn(3, 1, 64, 64)
+    x = torch.randn(2, 1, 32, 32)
     view_logits, heatmaps = ort.InferenceSession(str(path)).run(None, {"image": x.numpy()})
     with torch.no_grad():
         ref = mtl(x)
