@@ -25,12 +25,19 @@ def to_numpy(value: Any) -> np.ndarray:
 
 
 def as_maps(
-    value: Any, *, name: str, non_negative: bool = False, keep_dtype: bool = False
-) -> np.ndarray:
+    value: Any,
+    *,
+    name: str,
+    non_negative: bool = False,
+    keep_dtype: bool = False,
+    return_range: bool = False,
+) -> Any:
     """Return ``value`` as a float64 ``(N, H, W)`` array; a single ``(H, W)`` map becomes ``N = 1``.
 
     With ``keep_dtype`` a floating array keeps its dtype (callers convert it
     chunk by chunk, to bound memory) and booleans/integers are not converted.
+    With ``return_range`` returns ``(array, minima, maxima)`` per image too
+    (the validation computes them anyway: two passes, no temporary array).
 
     Raises
     ------
@@ -53,20 +60,24 @@ def as_maps(
         )
     if array.size == 0:
         raise ValueError(f"{name} must not be empty, received shape {array.shape}")
-    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+    flat = array.reshape(array.shape[0], -1)
+    minima, maxima = flat.min(axis=1), flat.max(axis=1)  # NaN propagates into both
+    if np.issubdtype(array.dtype, np.floating) and not (
+        np.isfinite(minima).all() and np.isfinite(maxima).all()
+    ):
         bad = int(np.count_nonzero(~np.isfinite(array)))
         raise ValueError(f"{name} must hold finite values, received {bad} NaN/inf value(s)")
-    if non_negative and array.dtype != bool and (array < 0).any():
+    if non_negative and array.dtype != bool and minima.min() < 0:
         raise ValueError(
             f"{name} must be non-negative (it is read as a distribution), "
-            f"received minimum {array.min():.6g}"
+            f"received minimum {minima.min():.6g}"
         )
-    return array
+    return (array, minima, maxima) if return_range else array
 
 
 def as_fixation_counts(
-    value: Any, *, name: str = "fixation_maps", keep_dtype: bool = False
-) -> np.ndarray:
+    value: Any, *, name: str = "fixation_maps", keep_dtype: bool = False, return_range: bool = False
+) -> Any:
     """Return fixation maps as float64 ``(N, H, W)`` counts (booleans count 1).
 
     With ``keep_dtype`` booleans and integers stay as they are.
@@ -77,13 +88,15 @@ def as_fixation_counts(
         When values are negative or not whole numbers (a continuous attention
         map passed where fixations are expected).
     """
-    array = as_maps(value, name=name, non_negative=True, keep_dtype=keep_dtype)
+    array, minima, maxima = as_maps(
+        value, name=name, non_negative=True, keep_dtype=keep_dtype, return_range=True
+    )
     if np.issubdtype(array.dtype, np.floating) and not np.array_equal(array, np.floor(array)):
         raise ValueError(
             f"{name} must hold fixation counts (whole numbers, or booleans), received "
             "fractional values; pass continuous maps as attention_maps instead"
         )
-    return array
+    return (array, minima, maxima) if return_range else array
 
 
 def check_same_shape(first: np.ndarray, second: np.ndarray, *, names: tuple[str, str]) -> None:

@@ -54,7 +54,7 @@ def _per_image_weighted_mean(fix: Fixated, values: np.ndarray, n: int) -> np.nda
 class MapStats:
     """One chunk of maps as float64 with the sums every metric shares (computed once)."""
 
-    def __init__(self, maps: np.ndarray) -> None:
+    def __init__(self, maps: np.ndarray, constant: np.ndarray | None = None) -> None:
         self.maps = maps.astype(np.float64)
         self.n_pixels = maps.shape[1]
         self.sum = self.maps.sum(axis=1)
@@ -64,7 +64,7 @@ class MapStats:
         self.std = np.sqrt(self.sum_squares / self.n_pixels)  # population std (ddof 0)
         # exactly constant maps (a float mean may differ from the value by one ulp, so the
         # standard deviation is not a reliable test)
-        self.constant = maps.max(axis=1) == maps.min(axis=1)
+        self.constant = maps.max(axis=1) == maps.min(axis=1) if constant is None else constant
 
     def density(self) -> np.ndarray:
         """Each non-negative map divided by its sum; all-zero maps become uniform (pysaliency)."""
@@ -74,9 +74,9 @@ class MapStats:
         return result
 
 
-def map_stats(maps: np.ndarray) -> MapStats:
-    """Precompute the shared sums of ``(n, P)`` maps."""
-    return MapStats(maps)
+def map_stats(maps: np.ndarray, constant: np.ndarray | None = None) -> MapStats:
+    """Precompute the shared sums of ``(n, P)`` maps (``constant`` per map when already known)."""
+    return MapStats(maps, constant)
 
 
 def nss(stats: MapStats, fix: Fixated) -> np.ndarray:

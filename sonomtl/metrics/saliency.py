@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from sonomtl.metrics import _saliency_inputs as inputs
 from sonomtl.metrics import _saliency_kernels as kernels
 from sonomtl.metrics._arrays import (
     as_fixation_counts,
@@ -109,44 +110,6 @@ def mean_density_map(attention_maps: Any) -> np.ndarray:
     return kernels.density(flat[keep]).mean(axis=0).reshape(maps.shape[1:])
 
 
-def _workers() -> int:
-    import os
-
-    return max(1, min(4, os.cpu_count() or 1))
-
-
-def _flat(maps: np.ndarray) -> np.ndarray:
-    return maps.reshape(maps.shape[0], -1)
-
-
-def _pair(
-    saliency_maps: Any, other: Any, *, other_name: str, fixations: bool, non_negative: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    maps = as_maps(saliency_maps, name="saliency_maps", non_negative=non_negative)
-    if fixations:
-        second = as_fixation_counts(other, name=other_name)
-    else:
-        second = as_maps(other, name=other_name, non_negative=True)
-    check_same_shape(maps, second, names=("saliency_maps", other_name))
-    return maps, second
-
-
-def _warn_fixations(metric: str, fixation_counts: np.ndarray) -> None:
-    empty = int(np.count_nonzero(~_flat(fixation_counts).any(axis=1)))
-    warn_undefined(metric, empty, fixation_counts.shape[0], "the fixation map is empty")
-
-
-def _warn_reference(metric: str, reference: np.ndarray, *, constant: bool) -> None:
-    flat = _flat(reference)
-    if constant:
-        bad = int(np.count_nonzero(flat.max(axis=1) == flat.min(axis=1)))
-        reason = "the attention map is constant (zero variance)"
-    else:
-        bad = int(np.count_nonzero(~flat.any(axis=1)))
-        reason = "the attention map is all zero"
-    warn_undefined(metric, bad, reference.shape[0], reason)
-
-
 def compute_nss(saliency_maps: Any, fixation_maps: Any) -> np.ndarray:
     """Normalised scanpath saliency per image.
 
@@ -160,12 +123,12 @@ def compute_nss(saliency_maps: Any, fixation_maps: Any) -> np.ndarray:
     >>> compute_nss(s, f).round(6).tolist()
     [1.732051]
     """
-    maps, fixations = _pair(
+    maps, fixations = inputs.pair(
         saliency_maps, fixation_maps, other_name="fixation_maps", fixations=True
     )
-    _warn_fixations("NSS", fixations)
-    flat_fix = _flat(fixations)
-    return kernels.nss(kernels.map_stats(_flat(maps)), kernels.fixated(flat_fix))
+    inputs.warn_fixations("NSS", fixations)
+    flat_fix = inputs.flatten_maps(fixations)
+    return kernels.nss(kernels.map_stats(inputs.flatten_maps(maps)), kernels.fixated(flat_fix))
 
 
 def compute_cc(saliency_maps: Any, attention_maps: Any) -> np.ndarray:
@@ -174,11 +137,14 @@ def compute_cc(saliency_maps: Any, attention_maps: Any) -> np.ndarray:
     A constant prediction scores 0 against a non-constant reference
     (pysaliency); a constant reference gives NaN with a warning.
     """
-    maps, reference = _pair(
+    maps, reference = inputs.pair(
         saliency_maps, attention_maps, other_name="attention_maps", fixations=False
     )
-    _warn_reference("CC", reference, constant=True)
-    return kernels.cc(kernels.map_stats(_flat(maps)), kernels.map_stats(_flat(reference)))
+    inputs.warn_reference("CC", reference, constant=True)
+    return kernels.cc(
+        kernels.map_stats(inputs.flatten_maps(maps)),
+        kernels.map_stats(inputs.flatten_maps(reference)),
+    )
 
 
 def _sim_kld(maps: np.ndarray, reference: np.ndarray, metric: str, epsilon: float) -> np.ndarray:
@@ -198,15 +164,15 @@ def compute_sim(saliency_maps: Any, attention_maps: Any) -> np.ndarray:
     An all-zero prediction is read as uniform (pysaliency); an all-zero
     reference gives NaN with a warning.
     """
-    maps, reference = _pair(
+    maps, reference = inputs.pair(
         saliency_maps,
         attention_maps,
         other_name="attention_maps",
         fixations=False,
         non_negative=True,
     )
-    _warn_reference("SIM", reference, constant=False)
-    return _sim_kld(_flat(maps), _flat(reference), "SIM", KLD_EPSILON)
+    inputs.warn_reference("SIM", reference, constant=False)
+    return _sim_kld(inputs.flatten_maps(maps), inputs.flatten_maps(reference), "SIM", KLD_EPSILON)
 
 
 def compute_kld(
@@ -219,26 +185,15 @@ def compute_kld(
     saliency benchmark's definition (pysaliency ``MIT_KLDiv``). Lower is better.
     An all-zero reference gives NaN with a warning.
     """
-    maps, reference = _pair(
+    maps, reference = inputs.pair(
         saliency_maps,
         attention_maps,
         other_name="attention_maps",
         fixations=False,
         non_negative=True,
     )
-    _warn_reference("KLD", reference, constant=False)
-    return _sim_kld(_flat(maps), _flat(reference), "KLD", epsilon)
-
-
-def _baseline(baseline_map: Any, shape: tuple[int, int, int]) -> np.ndarray:
-    if baseline_map is None:
-        return centre_bias_map(shape[1:])[None]
-    baseline = as_maps(baseline_map, name="baseline_map", non_negative=True)
-    if baseline.shape[1:] != shape[1:] or baseline.shape[0] not in (1, shape[0]):
-        raise ValueError(
-            f"baseline_map must have shape {shape[1:]} or {shape}, received {baseline.shape}"
-        )
-    return baseline
+    inputs.warn_reference("KLD", reference, constant=False)
+    return _sim_kld(inputs.flatten_maps(maps), inputs.flatten_maps(reference), "KLD", epsilon)
 
 
 def compute_information_gain(
@@ -252,16 +207,16 @@ def compute_information_gain(
     ``(H, W)`` map for all images or one per image; default
     :func:`centre_bias_map`.
     """
-    maps, fixations = _pair(
+    maps, fixations = inputs.pair(
         saliency_maps, fixation_maps, other_name="fixation_maps", fixations=True, non_negative=True
     )
     if not epsilon > 0:
         raise ValueError(f"epsilon must be > 0, received {epsilon}")
-    baseline = _baseline(baseline_map, maps.shape)
-    _warn_fixations("IG", fixations)
-    fix = kernels.fixated(_flat(fixations))
-    stats = kernels.map_stats(_flat(maps))
-    return kernels.information_gain(stats, _flat(baseline), fix, epsilon=epsilon)
+    baseline = inputs.baseline_maps(baseline_map, maps.shape, centre_bias_map)
+    inputs.warn_fixations("IG", fixations)
+    fix = kernels.fixated(inputs.flatten_maps(fixations))
+    stats = kernels.map_stats(inputs.flatten_maps(maps))
+    return kernels.information_gain(stats, inputs.flatten_maps(baseline), fix, epsilon=epsilon)
 
 
 def compute_auc_judd(saliency_maps: Any, fixation_maps: Any) -> np.ndarray:
@@ -271,25 +226,15 @@ def compute_auc_judd(saliency_maps: Any, fixation_maps: Any) -> np.ndarray:
     adds 1e-7 random noise to break ties, which this deterministic version
     does not.
     """
-    maps, fixations = _pair(
+    maps, fixations = inputs.pair(
         saliency_maps, fixation_maps, other_name="fixation_maps", fixations=True
     )
-    _warn_fixations("AUC_Judd", fixations)
-    flat_fix = _flat(fixations)
-    flat_maps = _flat(maps)
+    inputs.warn_fixations("AUC_Judd", fixations)
+    flat_fix = inputs.flatten_maps(fixations)
+    flat_maps = inputs.flatten_maps(maps)
     values = kernels.auc_judd(flat_maps, kernels.fixated(flat_fix), kernels.sorted_rows(flat_maps))
-    _warn_judd_and_shuffled(fixations, None)
+    inputs.warn_judd_and_shuffled(fixations, None)
     return values
-
-
-def _warn_judd_and_shuffled(fixations: np.ndarray, total: np.ndarray | None) -> None:
-    flat = _flat(fixations)
-    full = int(np.count_nonzero(flat.all(axis=1)))
-    warn_undefined("AUC_Judd", full, flat.shape[0], "every pixel is fixated (no negatives)")
-    if total is not None:
-        own = flat.sum(axis=1, dtype=np.float64)
-        lonely = int(np.count_nonzero((own > 0) & (own == total.sum())))
-        warn_undefined("sAUC", lonely, flat.shape[0], "no other image has fixations")
 
 
 def compute_auc_borji(saliency_maps: Any, fixation_maps: Any) -> np.ndarray:
@@ -298,24 +243,13 @@ def compute_auc_borji(saliency_maps: Any, fixation_maps: Any) -> np.ndarray:
     This is the expectation of Borji's random uniform negatives, so it has no
     sampling noise; equals pysaliency ``AUC(nonfixations='uniform')``.
     """
-    maps, fixations = _pair(
+    maps, fixations = inputs.pair(
         saliency_maps, fixation_maps, other_name="fixation_maps", fixations=True
     )
-    _warn_fixations("AUC_Borji", fixations)
-    flat_maps = _flat(maps)
-    fix = kernels.fixated(_flat(fixations))
+    inputs.warn_fixations("AUC_Borji", fixations)
+    flat_maps = inputs.flatten_maps(maps)
+    fix = kernels.fixated(inputs.flatten_maps(fixations))
     return kernels.auc_borji(flat_maps, fix, kernels.sorted_rows(flat_maps))
-
-
-def _fixation_total(fixation_total: Any, fixations: np.ndarray) -> np.ndarray:
-    if fixation_total is None:
-        return _flat(fixations).sum(axis=0, dtype=np.float64)
-    total = as_fixation_counts(fixation_total, name="fixation_total")
-    if total.shape != (1, *fixations.shape[1:]):
-        raise ValueError(
-            f"fixation_total must have shape {fixations.shape[1:]}, received {total.shape[1:]}"
-        )
-    return total.reshape(-1)
 
 
 def compute_sauc(
@@ -329,13 +263,15 @@ def compute_sauc(
     fixation maps of the evaluation set (default: of the maps given), so
     batches of a larger set can be scored against the whole set.
     """
-    maps, fixations = _pair(
+    maps, fixations = inputs.pair(
         saliency_maps, fixation_maps, other_name="fixation_maps", fixations=True
     )
-    total = _fixation_total(fixation_total, fixations)
-    _warn_fixations("sAUC", fixations)
-    values = kernels.auc_shuffled(_flat(maps), kernels.fixated(_flat(fixations)), total)
-    flat = _flat(fixations)
+    total = inputs.fixation_total_map(fixation_total, fixations)
+    inputs.warn_fixations("sAUC", fixations)
+    values = kernels.auc_shuffled(
+        inputs.flatten_maps(maps), kernels.fixated(inputs.flatten_maps(fixations)), total
+    )
+    flat = inputs.flatten_maps(fixations)
     own = flat.sum(axis=1)
     lonely = int(np.count_nonzero((own > 0) & (own == total.sum())))
     warn_undefined("sAUC", lonely, flat.shape[0], "no other image has fixations")
@@ -365,27 +301,36 @@ def compute_saliency_metrics(
         ``{key: (N,) float64 array}`` for ``IG, CC, NSS, SIM, AUC_Judd,
         AUC_Borji, sAUC, KLD``.
     """
-    maps = as_maps(saliency_maps, name="saliency_maps", non_negative=True, keep_dtype=True)
-    fixations = as_fixation_counts(fixation_maps, name="fixation_maps", keep_dtype=True)
+    maps, low, high = as_maps(
+        saliency_maps, name="saliency_maps", non_negative=True, keep_dtype=True, return_range=True
+    )
+    fixations, fix_low, fix_high = as_fixation_counts(
+        fixation_maps, name="fixation_maps", keep_dtype=True, return_range=True
+    )
     check_same_shape(maps, fixations, names=("saliency_maps", "fixation_maps"))
     if attention_maps is None:
-        reference = fixations
+        reference, ref_low, ref_high = fixations, fix_low, fix_high
     else:
-        reference = as_maps(
-            attention_maps, name="attention_maps", non_negative=True, keep_dtype=True
+        reference, ref_low, ref_high = as_maps(
+            attention_maps,
+            name="attention_maps",
+            non_negative=True,
+            keep_dtype=True,
+            return_range=True,
         )
         check_same_shape(maps, reference, names=("saliency_maps", "attention_maps"))
-    baseline = _flat(_baseline(baseline_map, maps.shape))
-    total = _fixation_total(fixation_total, fixations)
+    constant, constant_ref = low == high, ref_low == ref_high
+    baseline = inputs.flatten_maps(inputs.baseline_maps(baseline_map, maps.shape, centre_bias_map))
+    total = inputs.fixation_total_map(fixation_total, fixations)
 
     n = maps.shape[0]
     results = {key: np.empty(n) for key in SALIENCY_KEYS}
 
     def score(chunk: slice) -> None:
-        raw_maps = _flat(maps[chunk])
-        stats = kernels.map_stats(raw_maps)
-        ref = kernels.map_stats(_flat(reference[chunk]))
-        fix = kernels.fixated(_flat(fixations[chunk]))
+        raw_maps = inputs.flatten_maps(maps[chunk])
+        stats = kernels.map_stats(raw_maps, constant[chunk])
+        ref = kernels.map_stats(inputs.flatten_maps(reference[chunk]), constant_ref[chunk])
+        fix = kernels.fixated(inputs.flatten_maps(fixations[chunk]))
         chunk_baseline = baseline if baseline.shape[0] == 1 else baseline[chunk]
         results["IG"][chunk] = kernels.information_gain(
             stats, chunk_baseline, fix, epsilon=IG_EPSILON
@@ -404,7 +349,7 @@ def compute_saliency_metrics(
         results["KLD"][chunk] = np.where(zero_reference, np.nan, kernels.kld(p, q))
 
     chunks = [slice(s, min(s + _CHUNK_IMAGES, n)) for s in range(0, n, _CHUNK_IMAGES)]
-    workers = min(len(chunks), _workers() if threads is None else int(threads))
+    workers = min(len(chunks), inputs.workers() if threads is None else int(threads))
     if workers <= 1:
         for chunk in chunks:
             score(chunk)
@@ -413,10 +358,11 @@ def compute_saliency_metrics(
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(score, chunks))  # numpy releases the GIL in sorts and ufuncs
-    _warn_fixations("IG, NSS and the AUCs", fixations)
-    _warn_judd_and_shuffled(fixations, total)
-    _warn_reference("CC", reference, constant=True)
-    _warn_reference("SIM and KLD", reference, constant=False)
+    inputs.warn_fixations("IG, NSS and the AUCs", fixations)
+    inputs.warn_judd_and_shuffled(fixations, total)
+    what = "attention map" if attention_maps is not None else "fixation map used as reference"
+    inputs.warn_reference("CC", reference, constant=True, what=what)
+    inputs.warn_reference("SIM and KLD", reference, constant=False, what=what)
     return results
 
 
