@@ -134,3 +134,13 @@ def test_torch_labels_are_accepted():
     assert cls.compute_accuracy(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 1])) == pytest.approx(
         2 / 3
     )
+
+
+def test_a_single_class_present_gives_nan_for_the_absent_class_with_a_warning():
+    with pytest.warns(RuntimeWarning, match="no predicted or no true samples: b"):
+        report = cls.compute_classification_report([0, 0, 0], [0, 0, 0], labels=["a", "b"])
+    assert report["accuracy"] == 1.0
+    assert report["per_class"]["a"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 3}
+    absent = report["per_class"]["b"]
+    assert np.isnan(absent["precision"]) and np.isnan(absent["recall"]) and np.isnan(absent["f1"])
+    assert report["macro"]["f1"] == 1.0  # NaN classes are left out of the macro mean
