@@ -249,3 +249,17 @@ def test_fixation_total_missing_an_images_fixations_is_rejected():
 def test_accumulator_without_updates_refuses_to_compute():
     with pytest.raises(ValueError, match="needs at least one update"):
         saliency.SaliencyAccumulator().compute()
+
+
+def test_one_baseline_per_image_is_used_for_its_own_image():
+    rng = np.random.default_rng(4)
+    maps = rng.random((70, 5, 5))  # more than one chunk
+    fixations = rng.random((70, 5, 5)) > 0.7
+    fixations[:, 0, 0] = True
+    baselines = rng.random((70, 5, 5))
+    together = saliency.compute_saliency_metrics(maps, fixations, baseline_map=baselines)["IG"]
+    one_by_one = [
+        saliency.compute_information_gain(maps[i], fixations[i], baseline_map=baselines[i])[0]
+        for i in (0, 65, 69)
+    ]
+    np.testing.assert_allclose(together[[0, 65, 69]], one_by_one, atol=1e-12)
