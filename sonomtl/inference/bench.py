@@ -1,0 +1,163 @@
+"""Latency, throughput, memory and size of a model on this machine (``sonomtl bench``).
+
+``MODEL`` is a checkpoint, an exported ``.onnx`` file or a registry name
+(random weights). With ``backend="onnx"`` a checkpoint or registry model is
+exported to a temporary file first (int8 then calibrates on random frames:
+right for speed, not for accuracy; use ``sonomtl export --calibration`` for a
+deployable int8 model).
+
+Figures: ``latency_ms`` (``p50``, ``p95``, ``mean``, ``min``) of one batch
+after ``warmup`` untimed runs, ``frames_per_s`` = batch / mean latency,
+``peak_rss_mb`` (the process's peak resident memory, 10^6 bytes),
+``parameters`` and ``size_mb`` (weights in 10^6 bytes: the ONNX file, or
+parameters + buffers of the PyTorch model).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sonomtl.errors import InputError
+
+__all__ = ["benchmark", "time_runner", "torch_model_size", "onnx_model_size"]
+
+
+def time_runner(runner: Any, batch: np.ndarray, *, iters: int, warmup: int) -> dict[str, float]:
+    """Latency statistics (ms) of ``runner(batch)`` over ``iters`` timed calls after ``warmup``."""
+    if iters < 1 or warmup < 0:
+        raise ValueError(f"iters must be >= 1 and warmup >= 0, got {iters}, {warmup}")
+    for _ in range(warmup):
+        runner(batch)
+    times = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        runner(batch)
+        times.append((time.perf_counter() - start) * 1000.0)
+    array = np.asarray(times)
+    return {"p50": float(np.percentile(array, 50)), "p95": float(np.percentile(array, 95)),
+            "mean": float(array.mean()), "min": float(array.min())}
+
+
+def torch_model_size(module: Any) -> tuple[int, float]:
+    """Parameter count and size in MB (10^6 bytes) of parameters + buffers."""
+    params = sum(p.numel() for p in module.parameters())
+    size = sum(t.numel() * t.element_size() for t in list(module.parameters())
+               + list(module.buffers()))
+    return int(params), size / 1e6
+
+
+def onnx_model_size(path: str | os.PathLike[str]) -> tuple[int, float]:
+    """Number of stored weight values (initializers) and the file size in MB."""
+    import onnx
+
+    model = onnx.load(str(path))
+    count = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
+    return count, Path(path).stat().st_size / 1e6
+
+
+def _peak_rss_mb() -> float | None:
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
+
+
+def benchmark(
+    model: str | os.PathLike[str],
+    *,
+    backend: str = "torch",
+    dtype: str = "fp32",
+    batch: int = 1,
+    input_hw: Sequence[int] | None = None,
+    threads: int | None = None,
+    iters: int = 20,
+    warmup: int = 3,
+) -> dict[str, Any]:
+    """Benchmark one model; returns the JSON-ready figures (see the module docs)."""
+    import dataclasses
+
+    import torch
+
+    from sonomtl.inference.predictor import (
+        OnnxRunner,
+        TorchRunner,
+        load_model,
+        read_onnx_config,
+    )
+
+    if backend not in ("torch", "onnx"):
+        raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+    if dtype not in ("fp32", "fp16", "int8"):
+        raise ValueError(f"dtype must be fp32, fp16 or int8, got {dtype!r}")
+    if batch < 1:
+        raise InputError(f"batch must be a positive integer, got {batch}", field="--batch")
+    if threads:
+        torch.set_num_threads(int(threads))
+    text = os.fspath(model)
+    result: dict[str, Any] = {"model": text, "backend": backend, "dtype": dtype,
+                              "batch": batch, "threads": threads or torch.get_num_threads(),
+                              "iters": iters, "warmup": warmup,
+                              "machine": f"{platform.machine()} {platform.processor() or ''}"
+                                         f" {os.cpu_count()} cores".strip(),
+                              "torch": torch.__version__}
+    with tempfile.TemporaryDirectory(prefix="sonomtl-bench-") as tmp:
+        if text.lower().endswith(".onnx"):
+            if backend != "onnx":
+                raise InputError("an .onnx file runs with --backend onnx", file=text)
+            config = read_onnx_config(text)
+            onnx_path = text
+            if input_hw is not None and tuple(input_hw) != config.input_hw:
+                raise InputError(f"this ONNX model takes {config.input_hw[0]}x"
+                                 f"{config.input_hw[1]} inputs only, not {input_hw[0]}x"
+                                 f"{input_hw[1]}: export again at that size",
+                                 file=text, field="--input-size")
+        else:
+            module, config, _ = load_model(text)
+            if input_hw is not None:
+                config = dataclasses.replace(config, input_hw=tuple(int(v) for v in input_hw))
+            _check_input_size(module, config, text)
+            if backend == "torch":
+                if dtype != "fp32":
+                    raise InputError("the torch backend runs fp32; use --backend onnx for "
+                                     f"{dtype}", field="--dtype")
+                runner: Any = TorchRunner(module, output_names=config.outputs)
+                result["parameters"], result["size_mb"] = torch_model_size(module)
+            else:
+                from sonomtl.inference.export import export_onnx
+
+                rng = np.random.default_rng(0)
+                frames = [rng.normal(0, 1, (config.in_chans, *config.input_hw)).astype(np.float32)
+                          for _ in range(4)] if dtype == "int8" else None
+                onnx_path = os.path.join(tmp, "model.onnx")
+                export_onnx(module, config, onnx_path, dtype=dtype, calibration=frames)
+        if backend == "onnx":
+            runner = OnnxRunner(onnx_path, threads=threads)
+            result["parameters"], result["size_mb"] = onnx_model_size(onnx_path)
+        rng = np.random.default_rng(0)
+        data = rng.normal(0, 1, (batch, config.in_chans, *config.input_hw)).astype(np.float32)
+        latency = time_runner(runner, data, iters=iters, warmup=warmup)
+    result.update({"architecture": config.architecture, "input_hw": list(config.input_hw),
+                   "latency_ms": latency, "frames_per_s": batch * 1000.0 / latency["mean"],
+                   "peak_rss_mb": _peak_rss_mb()})
+    return result
+
+
+def _check_input_size(module: Any, config: Any, source: str) -> None:
+    import torch
+
+    try:
+        with torch.inference_mode():
+            module(torch.zeros(1, config.in_chans, *config.input_hw))
+    except RuntimeError as error:
+        raise InputError(f"{config.architecture} cannot take a {config.input_hw[0]}x"
+                         f"{config.input_hw[1]} input: {' '.join(str(error).split())[:200]}",
+                         file=source, field="--input-size") from None

@@ -1,0 +1,229 @@
+"""What inference needs to know about a model, and the frame -> input-tensor preprocessing.
+
+:class:`InferenceConfig` is built from a model's ``default_cfg`` overlaid with
+the ``preprocessing`` section of a checkpoint's metadata; it is plain JSON, so
+it travels into ONNX ``metadata_props`` (key ``sonomtl_config``) and
+``predict --backend onnx`` rebuilds the same preprocessing from the file alone.
+
+Keys a training task may put in ``preprocessing`` (all optional; the model's
+``default_cfg`` fills the rest): ``input_hw`` (or ``input_size``), ``crop``
+(``[row0, row1, col0, col1]``, ``"auto"`` or ``null``), ``target_spacing_mm``,
+``normalisation`` (``"sononet"``, ``"zscore"``, ``"minmax"``, ``{"mean", "std"}``
+or ``null``), ``mask_rects``, ``class_names`` (or ``classes``),
+``landmark_names`` (or ``landmarks``), ``view_landmarks``, ``measurements``
+(``{name: {type, landmarks}}`` as in ``dataset.yaml``), ``heatmap_threshold``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sonomtl.errors import InputError
+
+__all__ = [
+    "KINDS",
+    "InferenceConfig",
+    "abdominal_default_measurements",
+    "config_from_model",
+    "prepare_frame",
+]
+
+#: Model families inference knows how to read: attention + plane (M-SEN G),
+#: plane classifier (SonoNet), views + landmark heat maps (abdominal network).
+KINDS = ("msen", "classifier", "abdominal")
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """Everything needed to turn a frame into model input and outputs into results."""
+
+    kind: str
+    architecture: str
+    input_hw: tuple[int, int]
+    in_chans: int = 1
+    outputs: tuple[str, ...] = ("logits",)
+    crop: tuple[int, int, int, int] | str | None = None
+    target_spacing_mm: float | None = None
+    normalisation: str | dict[str, float] | None = None
+    mask_rects: tuple[tuple[float, float, float, float], ...] = ()
+    class_names: tuple[str, ...] | None = None
+    landmark_names: tuple[str, ...] | None = None
+    view_landmarks: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    measurements: dict[str, dict[str, Any]] = field(default_factory=dict)
+    heatmap_threshold: float = 0.75
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        fix = object.__setattr__
+        fix(self, "input_hw", tuple(int(v) for v in self.input_hw))
+        fix(self, "outputs", tuple(self.outputs))
+        if self.crop is not None and not isinstance(self.crop, str):
+            fix(self, "crop", tuple(int(v) for v in self.crop))
+        fix(self, "mask_rects", tuple(tuple(float(v) for v in r) for r in self.mask_rects))
+        if self.class_names is not None:
+            fix(self, "class_names", tuple(self.class_names))
+        if self.landmark_names is not None:
+            fix(self, "landmark_names", tuple(self.landmark_names))
+        fix(self, "view_landmarks", {k: tuple(v) for k, v in dict(self.view_landmarks).items()})
+        fix(self, "measurements", {k: {"type": v["type"], "landmarks": list(v["landmarks"])}
+                                   for k, v in dict(self.measurements).items()})
+
+    @property
+    def logits_output(self) -> str | None:
+        """Name of the class-logit output (``logits`` or ``view_logits``), if any."""
+        for name in ("logits", "view_logits"):
+            if name in self.outputs:
+                return name
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (:meth:`from_dict` inverts it)."""
+        return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, file: Any = None) -> InferenceConfig:
+        """Rebuild from :meth:`to_dict`; malformed: :class:`InputError` naming ``file``."""
+        try:
+            return cls(**dict(data))
+        except (TypeError, ValueError, KeyError) as error:
+            raise InputError(f"malformed sonomtl inference config: {error}", file=file) from None
+
+
+def abdominal_default_measurements() -> dict[str, dict[str, Any]]:
+    """The paper's 7 measurements (Table 1): distance between each ``_1``/``_2`` pair."""
+    pairs = {
+        "KL_LA": "kidney_long", "KT_LA": "kidney_trans_la", "KT_SA": "kidney_trans_sa",
+        "LL_LA": "liver_long", "SL_LA": "spleen_long", "ST_LA": "spleen_trans_la",
+        "ST_SA": "spleen_trans_sa",
+    }
+    return {name: {"type": "distance", "landmarks": [f"{stem}_1", f"{stem}_2"]}
+            for name, stem in pairs.items()}
+
+
+def _kind(default_cfg: Mapping[str, Any]) -> str | None:
+    outputs = list(default_cfg.get("outputs") or [])
+    architecture = str(default_cfg.get("architecture", ""))
+    if "heatmaps" in outputs:
+        return "abdominal"
+    if "attention" in outputs and "logits" in outputs:
+        return "msen"
+    if architecture.startswith("sononet") or (not outputs and default_cfg.get("num_classes")):
+        return "classifier"
+    return None
+
+
+def config_from_model(
+    default_cfg: Mapping[str, Any], preprocessing: Mapping[str, Any] | None = None,
+    *, file: Any = None,
+) -> InferenceConfig:
+    """A model's inference config: ``default_cfg`` overlaid with checkpoint ``preprocessing``.
+
+    Raises :class:`InputError` (naming ``file``) when the model is not one that
+    inference supports (a discriminator, SS-att, SS-cls, ...).
+    """
+    cfg = dict(default_cfg)
+    kind = _kind(cfg)
+    architecture = str(cfg.get("architecture", "unknown"))
+    if kind is None or cfg.get("inputs", ["frame"]) != ["frame"]:
+        raise InputError(
+            f"model type {architecture!r} is not supported by predict/export: expected an M-SEN "
+            "generator, a SonoNet classifier or an abdominal network", file=file)
+    pre = dict(preprocessing or {})
+    outputs = list(cfg.get("outputs") or ["logits"])
+    class_names = pre.get("class_names", pre.get("classes", cfg.get("class_names")))
+    num_classes = int(cfg.get("num_classes") or 0)
+    if class_names is None and num_classes:
+        class_names = [f"class_{i}" for i in range(num_classes)]
+    landmark_names = pre.get("landmark_names", pre.get("landmarks", cfg.get("landmark_names")))
+    if landmark_names is None and cfg.get("num_landmarks"):
+        landmark_names = [f"landmark_{i}" for i in range(int(cfg["num_landmarks"]))]
+    view_landmarks = pre.get("view_landmarks")
+    measurements = pre.get("measurements")
+    if kind == "abdominal":
+        from sonomtl.models.abdominal import ABDOMINAL_CLASSES, VIEW_LANDMARKS
+
+        if view_landmarks is None and class_names is not None and \
+                tuple(class_names) == ABDOMINAL_CLASSES:
+            view_landmarks = {k: list(v) for k, v in VIEW_LANDMARKS.items()}
+        if measurements is None:
+            known = set(landmark_names or ())
+            measurements = {k: v for k, v in abdominal_default_measurements().items()
+                            if set(v["landmarks"]) <= known}
+    normalisation = pre.get("normalisation", cfg.get("normalisation"))
+    if normalisation == "none":
+        normalisation = None
+    return InferenceConfig(
+        kind=kind,
+        architecture=architecture,
+        input_hw=tuple(pre.get("input_hw", pre.get("input_size", cfg.get("input_hw")))),
+        in_chans=int(cfg.get("in_chans", 1)),
+        outputs=tuple(outputs),
+        crop=pre.get("crop", cfg.get("crop")),
+        target_spacing_mm=pre.get("target_spacing_mm", cfg.get("target_spacing_mm")),
+        normalisation=normalisation,
+        mask_rects=tuple(pre.get("mask_rects", ())),
+        class_names=None if class_names is None else tuple(class_names),
+        landmark_names=None if landmark_names is None else tuple(landmark_names),
+        view_landmarks=dict(view_landmarks or {}),
+        measurements=dict(measurements or {}),
+        heatmap_threshold=float(pre.get("heatmap_threshold", 0.75)),
+    )
+
+
+def prepare_frame(
+    image: np.ndarray,
+    config: InferenceConfig,
+    *,
+    spacing_mm: float | Sequence[float] | None = None,
+    file: Any = None,
+) -> tuple[np.ndarray, Any]:
+    """One grey frame ``(H, W)`` in [0, 255] -> model input ``(in_chans, h, w)`` and its pipeline.
+
+    Masks the overlay rectangles, crops (a fixed box or the detected sector),
+    resizes or resamples to ``target_spacing_mm`` and pads, then normalises,
+    with the data layer's functions (:mod:`sonomtl.data.preprocess`). The
+    returned :class:`~sonomtl.data.preprocess.Pipeline` maps model pixels back
+    to the original frame (``invert_points``).
+
+    Raises :class:`InputError` naming ``file`` when the frame cannot be
+    preprocessed (crop outside it, pixel size needed but unknown).
+    """
+    from sonomtl.data.preprocess import (
+        auto_sector_box,
+        mask_rectangles,
+        normalise_intensity,
+        plan_preprocessing,
+    )
+
+    frame = np.asarray(image, dtype=np.float32)
+    if frame.ndim != 2:
+        raise ValueError(f"image must be a grey (H, W) array, got shape {frame.shape}")
+    if config.mask_rects:
+        frame = mask_rectangles(frame, config.mask_rects)
+    crop = auto_sector_box(frame) if config.crop == "auto" else config.crop
+    if config.target_spacing_mm is not None and spacing_mm is None:
+        raise InputError(
+            f"pixel size unknown: {config.architecture} resamples frames to "
+            f"{config.target_spacing_mm} mm pixels; give --spacing-mm (or a calibrated DICOM)",
+            file=file, field="spacing_mm")
+    try:
+        pipeline = plan_preprocessing(frame.shape, input_hw=config.input_hw, crop_box_rc=crop,
+                                      spacing_mm=spacing_mm,
+                                      target_spacing_mm=config.target_spacing_mm)
+    except ValueError as error:
+        raise InputError(f"cannot preprocess a {frame.shape[1]}x{frame.shape[0]} frame for "
+                         f"{config.architecture}: {error}", file=file) from None
+    model_input = pipeline.apply_image(frame, interpolation="area").astype(np.float32)
+    norm = config.normalisation
+    if isinstance(norm, Mapping):
+        model_input = (model_input - np.float32(norm["mean"])) / np.float32(norm["std"])
+    elif norm is not None:
+        model_input = normalise_intensity(model_input, method=str(norm))
+    model_input = np.repeat(model_input[None], config.in_chans, axis=0)
+    return np.ascontiguousarray(model_input, dtype=np.float32), pipeline

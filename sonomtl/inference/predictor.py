@@ -1,0 +1,349 @@
+"""Load a model (checkpoint, ONNX file or registry name) with its preprocessing and predict frames.
+
+A :class:`Predictor` pairs a *runner* (PyTorch module or onnxruntime session:
+``batch (N, C, h, w) float32 -> {output name: array}``) with the model's
+:class:`~sonomtl.inference.config.InferenceConfig`. :meth:`Predictor.predict_frames`
+preprocesses grey frames, runs one batch, and maps everything back to the
+original frame: class probabilities, the attention map warped back onto the
+frame and its peak ``(x, y)`` (M-SEN), landmarks in original pixels and
+measurements in mm (abdominal network).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sonomtl.errors import InputError
+from sonomtl.inference.config import InferenceConfig, config_from_model, prepare_frame
+
+__all__ = [
+    "ONNX_CONFIG_KEY",
+    "FramePrediction",
+    "TorchRunner",
+    "OnnxRunner",
+    "Predictor",
+    "load_model",
+    "load_predictor",
+    "model_outputs",
+    "read_onnx_config",
+]
+
+#: ``metadata_props`` key of an exported ONNX file holding the inference config (JSON).
+ONNX_CONFIG_KEY = "sonomtl_config"
+_GENERATOR_NAMES = ("G", "generator", "model", "net")
+
+
+def model_outputs(output: Any, names: Sequence[str]) -> dict[str, Any]:
+    """A model's forward result (tensor, named tuple or dict) as ``{name: tensor}``."""
+    if isinstance(output, Mapping):
+        return dict(output)
+    if hasattr(output, "_asdict"):
+        return dict(output._asdict())
+    if isinstance(output, (tuple, list)):
+        return dict(zip(names, output))
+    return {names[0]: output}
+
+
+class TorchRunner:
+    """Run a PyTorch module in inference mode on float32 batches; returns numpy outputs."""
+
+    backend = "torch"
+
+    def __init__(self, module: Any, *, output_names: Sequence[str]) -> None:
+        self.module = module.eval()
+        self.output_names = tuple(output_names)
+
+    def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        import torch
+
+        with torch.inference_mode():
+            out = model_outputs(self.module(torch.from_numpy(np.ascontiguousarray(batch))),
+                                self.output_names)
+        return {k: v.float().numpy() for k, v in out.items()}
+
+
+class OnnxRunner:
+    """Run an ONNX file with onnxruntime (all graph optimisations, ``threads`` intra-op threads)."""
+
+    backend = "onnx"
+
+    def __init__(self, path: str | os.PathLike[str], *, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = int(threads)
+            options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=options,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own exception types
+            raise InputError(f"cannot load ONNX model: {' '.join(str(error).split())[:300]}",
+                             file=path) from None
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_names = tuple(o.name for o in self.session.get_outputs())
+        self.input_shape = tuple(self.session.get_inputs()[0].shape)
+
+    def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        values = self.session.run(None, {self.input_name: np.ascontiguousarray(batch,
+                                                                                dtype=np.float32)})
+        return {name: np.asarray(v, dtype=np.float32) for name, v in zip(self.output_names,
+                                                                          values)}
+
+
+@dataclass
+class FramePrediction:
+    """The results of one frame, in original-frame pixels; :meth:`record` gives the JSON line."""
+
+    label: str | None
+    probabilities: dict[str, float]
+    attention: np.ndarray | None = None  # (H, W) float32 in [0, 1], on the original frame
+    attention_peak_xy: tuple[float, float] | None = None
+    landmarks: dict[str, list[float] | None] = field(default_factory=dict)
+    measurements_mm: dict[str, float | None] = field(default_factory=dict)
+    spacing_mm: tuple[float, float] | None = None
+
+    def record(self) -> dict[str, Any]:
+        """JSON-ready dict (no arrays)."""
+        out: dict[str, Any] = {"label": self.label, "probabilities": self.probabilities}
+        if self.attention_peak_xy is not None:
+            out["attention_peak_xy"] = list(self.attention_peak_xy)
+        if self.landmarks:
+            out["landmarks"] = self.landmarks
+        if self.measurements_mm:
+            out["measurements_mm"] = self.measurements_mm
+        if self.spacing_mm is not None:
+            out["spacing_mm"] = list(self.spacing_mm)
+        return out
+
+
+class Predictor:
+    """A runner plus its inference config: frames in, :class:`FramePrediction` out."""
+
+    def __init__(self, runner: Any, config: InferenceConfig, *, source: str = "") -> None:
+        self.runner = runner
+        self.config = config
+        self.source = source
+
+    @property
+    def backend(self) -> str:
+        return getattr(self.runner, "backend", "torch")
+
+    def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """Raw outputs of a preprocessed batch ``(N, in_chans, h, w)``."""
+        return self.runner(batch)
+
+    def predict_frames(
+        self,
+        images: Sequence[np.ndarray],
+        *,
+        spacings_mm: Sequence[Any] | None = None,
+        measure: bool = True,
+        file: Any = None,
+    ) -> list[FramePrediction]:
+        """Predict grey frames ``(H, W)`` in [0, 255] (one batch).
+
+        ``spacings_mm``: the pixel size ``(x, y)`` of each frame, or ``None``
+        entries when unknown. With ``measure`` and a model that measures
+        (landmarks + measurements), an unknown pixel size raises
+        :class:`InputError` naming ``file``.
+        """
+        if not images:
+            return []
+        spacings = list(spacings_mm) if spacings_mm is not None else [None] * len(images)
+        if len(spacings) != len(images):
+            raise ValueError(f"spacings_mm must have one entry per image ({len(images)}), "
+                             f"got {len(spacings)}")
+        spacings = [None if s is None else _spacing_xy(s) for s in spacings]
+        config = self.config
+        if measure and config.measurements and any(s is None for s in spacings):
+            raise InputError("pixel size unknown, so measurements in mm cannot be given: pass "
+                             "--spacing-mm, use a calibrated DICOM, or --no-measurements",
+                             file=file, field="spacing_mm")
+        inputs, pipelines = [], []
+        for image, spacing in zip(images, spacings):
+            model_input, pipeline = prepare_frame(image, config, spacing_mm=spacing, file=file)
+            inputs.append(model_input)
+            pipelines.append(pipeline)
+        outputs = self.run(np.stack(inputs))
+        return [self._frame_result(outputs, i, images[i], pipelines[i], spacings[i],
+                                   measure=measure) for i in range(len(images))]
+
+    def _frame_result(self, outputs: Mapping[str, np.ndarray], index: int, image: np.ndarray,
+                      pipeline: Any, spacing: tuple[float, float] | None, *,
+                      measure: bool) -> FramePrediction:
+        config = self.config
+        label, probabilities = None, {}
+        logits_name = config.logits_output
+        if logits_name is not None:
+            probs = _softmax(outputs[logits_name][index].astype(np.float64))
+            names = config.class_names or tuple(f"class_{i}" for i in range(len(probs)))
+            probabilities = {name: float(p) for name, p in zip(names, probs)}
+            label = names[int(np.argmax(probs))]
+        result = FramePrediction(label=label, probabilities=probabilities, spacing_mm=spacing)
+        if "attention" in outputs:
+            attention = outputs["attention"][index, 0]
+            result.attention = _warp_back(attention, pipeline, np.shape(image))
+            row, col = np.unravel_index(int(np.argmax(attention)), attention.shape)
+            peak = pipeline.invert_points(np.array([[col, row]], dtype=np.float64))[0]
+            result.attention_peak_xy = (float(peak[0]), float(peak[1]))
+        if "heatmaps" in outputs and config.landmark_names:
+            self._landmarks(result, outputs["heatmaps"][index], pipeline, spacing,
+                            measure=measure)
+        return result
+
+    def _landmarks(self, result: FramePrediction, heatmaps: np.ndarray, pipeline: Any,
+                   spacing: tuple[float, float] | None, *, measure: bool) -> None:
+        from sonomtl.data.heatmaps import decode_weighted_mean
+        from sonomtl.metrics.landmarks import measurement_values_mm
+
+        config = self.config
+        names = list(config.landmark_names or ())
+        model_points = decode_weighted_mean(heatmaps, threshold=config.heatmap_threshold)
+        points = pipeline.invert_points(model_points)
+        shown = set(names)
+        if result.label is not None and config.view_landmarks:
+            shown = set(config.view_landmarks.get(result.label, ()))
+        for name, xy in zip(names, points):
+            ok = name in shown and bool(np.all(np.isfinite(xy)))
+            result.landmarks[name] = [float(xy[0]), float(xy[1])] if ok else None
+        if not (measure and spacing is not None and config.measurements):
+            return
+        wanted = {k: v for k, v in config.measurements.items()
+                  if all(result.landmarks.get(n) is not None for n in v["landmarks"])}
+        if not wanted:
+            return
+        values = measurement_values_mm(points[None], landmark_names=names, measurements=wanted,
+                                       spacing_mm=spacing)
+        result.measurements_mm = {k: float(v[0]) for k, v in values.items()}
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max())
+    return shifted / shifted.sum()
+
+
+def _spacing_xy(spacing: Any) -> tuple[float, float]:
+    values = np.atleast_1d(np.asarray(spacing, dtype=np.float64)).ravel()
+    if values.size == 1:
+        values = np.repeat(values, 2)
+    if values.size != 2 or not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise InputError(f"pixel size must be one or two positive numbers (mm), got {spacing!r}",
+                         field="spacing_mm")
+    return float(values[0]), float(values[1])
+
+
+def _warp_back(model_map: np.ndarray, pipeline: Any, hw: Sequence[int]) -> np.ndarray:
+    """A model-input map resampled onto the original frame (0 outside the model's view)."""
+    import cv2
+
+    return cv2.warpAffine(np.ascontiguousarray(model_map, dtype=np.float32),
+                          np.asarray(pipeline.matrix, dtype=np.float64), (int(hw[1]), int(hw[0])),
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+
+
+def _pick_generator(modules: Mapping[str, Any], *, file: Any) -> tuple[str, Any]:
+    for name in _GENERATOR_NAMES:
+        if name in modules:
+            return name, modules[name]
+    candidates = [(n, m) for n, m in modules.items()
+                  if "discriminator" not in str(getattr(m, "default_cfg", {}).get("architecture",
+                                                                                  "")).lower()]
+    if len(candidates) != 1:
+        raise InputError(f"cannot tell which module to run among {sorted(modules)}; name the "
+                         "generator 'G' in the training config", file=file)
+    return candidates[0]
+
+
+def load_model(
+    source: str | os.PathLike[str], **kwargs: Any
+) -> tuple[Any, InferenceConfig, str]:
+    """A PyTorch model and its config from a checkpoint (run folder, checkpoints folder or
+    ``.safetensors`` step file) or a registry name (random weights; ``kwargs`` go to the factory).
+
+    Returns ``(module in eval mode, config, description)``. Raises
+    :class:`InputError` for a missing/unreadable checkpoint, a newer format
+    version, or a model type inference does not support.
+    """
+    from sonomtl.models.registry import MODEL_FACTORIES, build_model
+
+    text = os.fspath(source)
+    path = Path(text)
+    if not path.exists() and text in MODEL_FACTORIES:
+        module = build_model(text, **kwargs).eval()
+        config = config_from_model(getattr(module, "default_cfg", {}) or {}, file=text)
+        return module, config, f"registry:{text}"
+    if not path.exists():
+        raise InputError("no such checkpoint, ONNX file or registry model name", file=path)
+    from sonomtl.training.checkpoint import load_checkpoint_modules
+
+    try:
+        modules, metadata = load_checkpoint_modules(path)
+    except InputError:
+        raise
+    except (RuntimeError, ValueError, KeyError, TypeError) as error:
+        raise InputError(f"cannot rebuild the checkpoint's model: "
+                         f"{' '.join(str(error).split())[:300]}", file=path) from None
+    _, module = _pick_generator(modules, file=path)
+    config = config_from_model(getattr(module, "default_cfg", {}) or {},
+                               metadata.get("preprocessing"), file=path)
+    return module.eval(), config, f"checkpoint:{path}"
+
+
+def read_onnx_config(path: str | os.PathLike[str]) -> InferenceConfig:
+    """The inference config stored in an exported ONNX file's ``metadata_props``."""
+    import json
+
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as error:  # protobuf decode errors have several types
+        raise InputError(f"cannot read as an ONNX model ({' '.join(str(error).split())[:200]})",
+                         file=path) from None
+    props = {p.key: p.value for p in model.metadata_props}
+    if ONNX_CONFIG_KEY not in props:
+        raise InputError("ONNX file has no sonomtl metadata (export it with 'sonomtl export')",
+                         file=path)
+    try:
+        data = json.loads(props[ONNX_CONFIG_KEY])
+    except json.JSONDecodeError as error:
+        raise InputError(f"malformed sonomtl metadata: {error}", file=path) from None
+    return InferenceConfig.from_dict(data, file=path)
+
+
+def load_predictor(
+    source: str | os.PathLike[str],
+    *,
+    backend: str = "torch",
+    threads: int | None = None,
+) -> Predictor:
+    """A :class:`Predictor` for a checkpoint, an exported ``.onnx`` file, or a registry name.
+
+    ``backend="onnx"`` needs an ``.onnx`` file (export a checkpoint first);
+    ``backend="torch"`` needs a checkpoint or registry name.
+    """
+    if backend not in ("torch", "onnx"):
+        raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+    text = os.fspath(source)
+    is_onnx = text.lower().endswith(".onnx")
+    if backend == "onnx" or is_onnx:
+        if not is_onnx:
+            raise InputError("--backend onnx needs an .onnx file: run 'sonomtl export' first",
+                             file=text)
+        config = read_onnx_config(text)
+        return Predictor(OnnxRunner(text, threads=threads), config, source=text)
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+    module, config, _ = load_model(text)
+    return Predictor(TorchRunner(module, output_names=config.outputs), config, source=text)
