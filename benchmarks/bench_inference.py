@@ -1,0 +1,164 @@
+"""Inference benchmark: the issue-9 standard set, side by side in one run.
+
+* M-SEN generator, 240x240, batch 1: PyTorch eager fp32, onnxruntime fp32 and int8.
+* SonoNet-16 (official weights), 224x288, batch 1: plain PyTorch eager vs
+  onnxruntime (all graph optimisations: BN folded into convs, fused ReLUs) fp32
+  and int8 (calibrated on the 13 example frames), with the speed-up ratio and
+  the check that all 13 frames keep their label and probabilities stay within
+  0.02 of eager fp32.
+* Abdominal network (``abdominal_mtl``), 512x512 end to end: decode a PNG,
+  resample to 0.5 mm + pad, one pass, decode landmarks, measurements.
+* Model sizes (MB = 10^6 bytes).
+
+Run: ``.venv/bin/python benchmarks/bench_inference.py --threads 2 --iters 30``.
+Timings on a shared machine are noisy; the ratios are measured in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+SONONET_FILES = {
+    "3VV": "3VV", "4CH": "4CH", "ABDOMINAL": "Abdominal", "BRAIN-CB": "Brain (Cb.)",
+    "BRAIN-TV": "Brain (Tv.)", "FEMUR": "Femur", "KIDNEYS": "Kidneys", "LIPS": "Lips",
+    "LVOT": "LVOT", "PROFILE": "Profile", "RVOT": "RVOT", "SPINE-CORONAL": "Spine (cor.)",
+    "SPINE-SAGITTAL": "Spine (sag.)",
+}
+
+
+def _fps(latency):
+    return 1000.0 / latency["mean"]
+
+
+def bench_msen(tmp, *, iters, warmup, sononet):
+    from sonomtl.inference.bench import onnx_model_size, time_runner, torch_model_size
+    from sonomtl.inference.config import config_from_model
+    from sonomtl.inference.export import export_onnx
+    from sonomtl.inference.predictor import OnnxRunner, TorchRunner
+    from sonomtl.models.msen import msen_generator
+
+    model = msen_generator(pretrained=sononet).eval()
+    config = config_from_model(model.default_cfg)
+    rng = np.random.default_rng(0)
+    batch = rng.normal(0, 255, (1, 1, 240, 240)).astype(np.float32)
+    calib = [rng.normal(0, 255, (1, 240, 240)).astype(np.float32) for _ in range(8)]
+    out = {"parameters": torch_model_size(model)[0], "size_mb_torch": torch_model_size(model)[1]}
+    out["torch_fp32"] = time_runner(TorchRunner(model, output_names=config.outputs), batch,
+                                    iters=iters, warmup=warmup)
+    for dtype in ("fp32", "int8"):
+        path = os.path.join(tmp, f"msen-{dtype}.onnx")
+        report = export_onnx(model, config, path, dtype=dtype, calibration=calib)
+        out[f"onnx_{dtype}"] = time_runner(OnnxRunner(path), batch, iters=iters, warmup=warmup)
+        out[f"onnx_{dtype}_size_mb"] = onnx_model_size(path)[1]
+        out[f"onnx_{dtype}_max_abs_diff"] = report.max_abs_diff_vs_torch
+    return out
+
+
+def bench_sononet(tmp, *, iters, warmup, sononet_dir):
+    from sonomtl.inference.bench import time_runner
+    from sonomtl.inference.config import config_from_model
+    from sonomtl.inference.export import export_onnx
+    from sonomtl.inference.predictor import OnnxRunner, TorchRunner
+    from sonomtl.models.sononet import SONONET_CLASS_NAMES, sononet16
+    from sonomtl.models.sononet_classify import preprocess_sononet_frame, read_rgb
+
+    model = sononet16(weights=sononet_dir / "SonoNet16.npz").eval()
+    config = config_from_model(model.default_cfg)
+    names = sorted(SONONET_FILES)
+    frames = [preprocess_sononet_frame(read_rgb(sononet_dir / "example_images" / f"{n}.tiff"))[None]
+              for n in names]
+    truth = [SONONET_CLASS_NAMES.index(SONONET_FILES[n]) for n in names]
+    eager = TorchRunner(model, output_names=config.outputs)
+    runners = {"torch_eager_fp32": eager}
+    for dtype in ("fp32", "int8"):
+        path = os.path.join(tmp, f"sononet16-{dtype}.onnx")
+        export_onnx(model, config, path, dtype=dtype, calibration=frames,
+                    test_inputs=np.stack(frames[:2]))
+        runners[f"onnx_{dtype}"] = OnnxRunner(path)
+
+    def probs(runner):
+        logits = np.concatenate([runner(f[None])["logits"] for f in frames])
+        e = np.exp(logits - logits.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    reference = probs(eager)
+    out = {}
+    for name, runner in runners.items():
+        p = probs(runner)
+        out[name] = {"latency_ms": time_runner(runner, frames[0][None], iters=iters,
+                                               warmup=warmup),
+                     "correct_of_13": int((p.argmax(1) == np.array(truth)).sum()),
+                     "max_abs_prob_diff_vs_eager": float(np.abs(p - reference).max())}
+    base = _fps(out["torch_eager_fp32"]["latency_ms"])
+    for name in out:
+        out[name]["speedup_vs_eager"] = _fps(out[name]["latency_ms"]) / base
+    return out
+
+
+def bench_abdominal(tmp, *, iters, warmup):
+    import time
+
+    from PIL import Image
+
+    from sonomtl.data.io import read_image
+    from sonomtl.inference.bench import torch_model_size
+    from sonomtl.inference.config import config_from_model
+    from sonomtl.inference.predictor import Predictor, TorchRunner
+    from sonomtl.models.abdominal import abdominal_mtl
+
+    model = abdominal_mtl().eval()
+    config = config_from_model(model.default_cfg)
+    predictor = Predictor(TorchRunner(model, output_names=config.outputs), config)
+    rng = np.random.default_rng(0)
+    png = Path(tmp) / "abdominal.png"
+    Image.fromarray(rng.integers(0, 255, (600, 800), dtype=np.uint8)).save(png)
+    times = []
+    for i in range(warmup + iters):
+        start = time.perf_counter()
+        predictor.predict_frames([read_image(png)], spacings_mm=[(0.3, 0.3)])
+        if i >= warmup:
+            times.append((time.perf_counter() - start) * 1000)
+    shared = abdominal_mtl(duplicate_late_stages=False)
+    return {"end_to_end_ms": {"p50": float(np.median(times)), "min": float(min(times))},
+            "size_mb_fp32_paper_layout": torch_model_size(model)[1],
+            "size_mb_fp32_shared_late_stages": torch_model_size(shared)[1]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--iters", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--abdominal-iters", type=int, default=3)
+    args = parser.parse_args()
+    import torch
+
+    from sonomtl.fileio import shared_data_dir
+
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    data = shared_data_dir()
+    sononet_dir = None if data is None else data / "sononet"
+    results = {"threads": args.threads, "torch": torch.__version__, "cpus": os.cpu_count(),
+               "load_average": os.getloadavg()}
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = sononet_dir / "SonoNet16.npz" if sononet_dir else None
+        results["msen_240x240_b1"] = bench_msen(tmp, iters=args.iters, warmup=args.warmup,
+                                                sononet=weights)
+        if sononet_dir is not None:
+            results["sononet16_224x288_b1"] = bench_sononet(tmp, iters=args.iters,
+                                                            warmup=args.warmup,
+                                                            sononet_dir=sononet_dir)
+        results["abdominal_512x512_end_to_end"] = bench_abdominal(
+            tmp, iters=args.abdominal_iters, warmup=1)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
