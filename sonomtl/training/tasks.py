@@ -45,7 +45,7 @@ __all__ = [
 TASK_FACTORIES: dict[str, str] = {
     "example": "sonomtl.training.example:ExampleTask",
     "abdominal": "sonomtl.training.abdominal_task:AbdominalTask",
-    # filled in by the systems: "msen": "sonomtl.training.msen_task:MSENTask", ...
+    "msen": "sonomtl.training.msen_task:MSENTask",
 }
 
 

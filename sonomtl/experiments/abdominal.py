@@ -1,0 +1,296 @@
+"""``sonomtl experiment abdominal``: paper 004's comparison, Table 1, Figs. 3-4, sizes and timing.
+
+For a dataset with views and landmark tasks (``sonomtl synth abdominal``, or
+HC18 as a one-view dataset) this trains, on the same seeded subject split:
+
+* ``STL``: the single-task view classifier (``configs/abdominal/stl_classifier.yaml``)
+  and ``SFCN``: one single-task FCN per landmark task (``sfcn.yaml``),
+* ``MFCN``, ``MGCN`` and ``MGCN_R`` (the full model) (``mfcn.yaml``, ``mgcn.yaml``,
+  ``mgcn_r.yaml``),
+
+then predicts the held-out subjects and writes into ``out``:
+
+* ``<model>/`` (``SFCN/<task>/``): the run folders;
+* ``results.json``: ``models`` {name: ``landmarks`` / ``classification`` /
+  ``model``}, ``human`` (second annotator vs first), ``tables`` (``table1``:
+  measurement errors in mm, ``views``: accuracies, ``model_size``, ``timing``),
+  the split and the wall time;
+* ``tables.md``: the same tables in Markdown;
+* ``figures/fig3_confusion.png`` (STL, MTL, between annotators),
+  ``figures/landmark_examples.json`` + ``figures/fig4_overlays.png`` (MGCN vs
+  MGCN_R on the same test frames).
+
+Table 1 scores landmarks on the channels of each image's *true* view (landmark
+detection alone, as the paper's table); :func:`~sonomtl.experiments.abdominal_eval.one_pass`
+is the deployed path (predicted view, its landmarks, its measurements).
+
+A model whose run folder already holds a finished checkpoint is not trained
+again (its saved config is used): an interrupted experiment continues, and a
+run trained with ``sonomtl train ... out_dir=OUT name=MODEL`` is evaluated.
+
+Scales: ``paper`` runs the configs as written (0.5 mm, 512x512, ResNet-50,
+30 + 5 epochs, SGD 1e-6); ``quick`` (:data:`QUICK_OVERRIDES`) trains at 64x64
+on a ResNet with one bottleneck per stage, Adam 1e-3, a few epochs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sonomtl.errors import InputError
+
+__all__ = [
+    "ABDOMINAL_MODELS",
+    "QUICK_INPUT_SIZE",
+    "QUICK_OVERRIDES",
+    "SCALES",
+    "default_config_dir",
+    "run_abdominal_experiment",
+]
+
+#: ``(model name, config file)`` in the order of the paper's Table 1.
+ABDOMINAL_MODELS: tuple[tuple[str, str], ...] = (
+    ("STL", "stl_classifier.yaml"),
+    ("SFCN", "sfcn.yaml"),
+    ("MFCN", "mfcn.yaml"),
+    ("MGCN", "mgcn.yaml"),
+    ("MGCN_R", "mgcn_r.yaml"),
+)
+SCALES = ("quick", "paper")
+#: Model input side of ``--scale quick`` (the field of view is kept: the pixels grow).
+QUICK_INPUT_SIZE = 64
+#: What ``--scale quick`` changes in every config (dotted overrides; stages that a config
+#: lacks are skipped).
+QUICK_OVERRIDES: tuple[str, ...] = (
+    "data.num_workers=0",
+    "data.val_batch_size=16",
+    "trainer.accelerator=cpu",
+    "trainer.progress_bar=false",
+    "trainer.log_every_n_steps=5",
+    "checkpoint.every_n_steps=null",
+    "checkpoint.keep_last=1",
+    "modules.net.kwargs.encoder_layers=[1,1,1,1]",
+    "modules.net.kwargs.gcn_kernel=7",
+    "modules.D.kwargs.base_chans=16",
+    "stages.landmarks.epochs=6",
+    "stages.landmarks.optimizers.net.kind=adam",
+    "stages.landmarks.optimizers.net.lr=1.0e-3",
+    "stages.landmarks.optimizers.net.momentum=0.0",
+    "stages.views.epochs=3",
+    "stages.views.optimizers.net.lr=1.0e-3",
+)
+_OVERLAY_EXAMPLES = 3
+
+
+def default_config_dir() -> Path:
+    """``configs/abdominal`` of the source tree."""
+    return Path(__file__).resolve().parents[2] / "configs" / "abdominal"
+
+
+def _applicable(raw: Mapping[str, Any], override: str) -> bool:
+    """Whether a dotted override addresses something the raw config has (its parent exists)."""
+    key = override.partition("=")[0].split(".")
+    node: Any = raw
+    for part in key[:-1]:
+        if isinstance(node, list):
+            match = [e for e in node if isinstance(e, dict) and e.get("name") == part]
+            if not match:
+                return False
+            node = match[0]
+        elif isinstance(node, dict) and isinstance(node.get(part), (dict, list)):
+            node = node[part]
+        else:
+            return False
+    return True
+
+
+def _configure(
+    raw: dict[str, Any],
+    *,
+    spec: Any,
+    data: Path,
+    name: str,
+    out_dir: Path,
+    seed: int,
+    scale: str,
+    overrides: Sequence[str],
+    landmark_task: str | None = None,
+) -> Any:
+    """The run config of one model: the YAML, the dataset's sizes, the scale, the overrides."""
+    from sonomtl.config import apply_overrides, config_from_dict
+
+    items = [f"name={name}", f"out_dir={out_dir}", f"seed={seed}", f"data.root={data}"]
+    kwargs = raw.get("modules", {}).get("net", {}).get("kwargs", {})
+    model = raw.get("modules", {}).get("net", {}).get("model", "")
+    if landmark_task is not None:
+        names = list(spec.landmark_tasks[landmark_task])
+        raw = {**raw, "modules": {**raw["modules"], "net": {
+            "model": model, "kwargs": {k: v for k, v in kwargs.items() if k != "task"}}}}
+        items += [f"task.params.landmark_task={landmark_task}",
+                  f"modules.net.kwargs.num_landmarks={len(names)}",
+                  f"modules.net.kwargs.landmark_names={names}"]
+    elif model != "resnet50_classifier":
+        items += [f"modules.net.kwargs.num_landmarks={len(spec.landmarks)}",
+                  f"modules.net.kwargs.landmark_names={list(spec.landmarks)}"]
+        if "D" in raw.get("modules", {}):
+            items.append(f"modules.D.kwargs.in_chans={1 + len(spec.landmarks)}")
+    if "num_classes" in kwargs and kwargs["num_classes"]:
+        items += [f"modules.net.kwargs.num_classes={len(spec.classes)}",
+                  f"modules.net.kwargs.class_names={list(spec.classes)}"]
+    if scale == "quick":
+        size = QUICK_INPUT_SIZE
+        items.append(f"data.params.input_size=[{size},{size}]")
+        if spec.target_spacing_mm is not None:
+            spacing = spec.target_spacing_mm * spec.input_size[0] / size
+            items.append(f"data.params.target_spacing_mm={spacing:.6f}")
+        items += [o for o in QUICK_OVERRIDES if _applicable(raw, o)]
+    items += [o for o in overrides if _applicable(raw, o)]
+    return config_from_dict(apply_overrides(raw, items))
+
+
+def _read_raw(path: Path) -> dict[str, Any]:
+    import yaml
+
+    if not path.is_file():
+        raise InputError("config file not found", file=path)
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(raw, dict):
+        raise InputError("a config must be a mapping of keys to values", file=path)
+    return raw
+
+
+def _train_or_reuse(config: Any, run_dir: Path, log: Callable[[str], None]) -> tuple[Any, Any]:
+    """``(module, task)`` of a finished run in ``run_dir``, training it first when needed."""
+    from sonomtl.config import load_config
+    from sonomtl.training.checkpoint import latest_checkpoint, load_weights
+    from sonomtl.training.run import train
+    from sonomtl.training.tasks import build_task
+
+    paths = latest_checkpoint(run_dir) if (run_dir / "config.yaml").is_file() else None
+    finished = paths is not None and bool(_checkpoint_finished(paths))
+    if not finished:
+        started = time.perf_counter()
+        log(f"train {run_dir}")
+        result = train(config, run_dir=run_dir, resume=(run_dir / "config.yaml").is_file())
+        log(f"  done in {time.perf_counter() - started:.0f} s")
+        return result.modules["net"], result.task
+    log(f"reuse the finished run {run_dir}")
+    config = load_config(run_dir / "config.yaml")
+    task = build_task(config.task.name, params=config.task.params)
+    modules = {name: task.build_module(name, model=m.model, kwargs=m.kwargs)
+               for name, m in config.modules.items()}
+    load_weights(paths.weights, modules)
+    task.build_datasets(root=config.data.root, params=config.data.params, seed=config.seed)
+    return modules["net"], task
+
+
+def _checkpoint_finished(paths: Any) -> bool:
+    from sonomtl.training.checkpoint import read_metadata
+
+    return bool(read_metadata(paths.weights).get("finished"))
+
+
+def _test_dataset(config: Any) -> tuple[Any, Any]:
+    from sonomtl.training.abdominal_task import load_split_datasets
+
+    spec, _, datasets = load_split_datasets(config.data.root, params=config.data.params,
+                                            seed=config.seed, augment_train=False)
+    return spec, datasets["test"]
+
+
+def run_abdominal_experiment(
+    *,
+    data: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    scale: str = "quick",
+    models: Sequence[str] | None = None,
+    configs: Mapping[str, str | os.PathLike[str]] | None = None,
+    seed: int = 0,
+    overrides: Sequence[str] = (),
+    timing_iters: int = 3,
+    log: Callable[[str], None] = lambda line: None,
+) -> dict[str, Any]:
+    """Train and evaluate paper 004's models; write ``out/results.json``, tables and figures.
+
+    Parameters
+    ----------
+    data
+        A dataset folder with ``landmark_tasks`` and ``measurements`` in ``dataset.yaml``.
+    out
+        The experiment folder.
+    scale
+        ``"quick"`` or ``"paper"`` (see the module documentation).
+    models
+        Names of :data:`ABDOMINAL_MODELS` to run (default all; ``STL`` needs two
+        or more classes).
+    configs
+        ``{model name: config file}`` replacing the default of a model (and
+        selecting it when ``models`` is not given), e.g. ``{"MGCN_R":
+        "configs/abdominal/hc18_mgcn_r_cpu.yaml"}``.
+    seed
+        Split and training seed.
+    overrides
+        Extra ``key=value`` config overrides for every run.
+    timing_iters
+        Timed one-pass 512x512 CPU forward passes (median reported).
+    log
+        Receives progress lines.
+
+    Returns
+    -------
+    dict
+        The contents of ``results.json``.
+    """
+    from sonomtl.data.manifest import load_dataset
+    from sonomtl.experiments.abdominal_tables import write_outputs
+
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    started = time.perf_counter()
+    data, out = Path(data), Path(out)
+    spec, records = load_dataset(data)
+    if not spec.landmark_tasks:
+        raise InputError("dataset.yaml defines no landmark_tasks", file=data / "dataset.yaml",
+                         field="landmark_tasks")
+    known = [name for name, _ in ABDOMINAL_MODELS]
+    configs = {str(k): Path(v) for k, v in (configs or {}).items()}
+    for name in [*(models or []), *configs]:
+        if name not in known:
+            raise InputError(f"unknown model {name!r}; known: {', '.join(known)}",
+                             field="--model")
+    selected = list(models) if models else (list(configs) if configs else known)
+    if len(spec.classes) < 2 and "STL" in selected:
+        log("skip STL: the dataset has a single class")
+        selected.remove("STL")
+    files = {name: configs.get(name, default_config_dir() / file)
+             for name, file in ABDOMINAL_MODELS}
+    evaluations: dict[str, dict[str, Any]] = {}
+    trained: dict[str, dict[str, Any]] = {}
+    for name in [n for n in known if n in selected]:
+        raw = _read_raw(files[name])
+        jobs = ([(task, out / name, task) for task in spec.landmark_tasks] if name == "SFCN"
+                else [(None, out, name)])
+        for landmark_task, run_root, run_name in jobs:
+            config = _configure(raw, spec=spec, data=data, name=run_name, out_dir=run_root,
+                                seed=seed, scale=scale, overrides=overrides,
+                                landmark_task=landmark_task)
+            if len(spec.classes) < 2:
+                config.stages = [s for s in config.stages if "view" not in s.losses]
+            module, task = _train_or_reuse(config, run_root / run_name, log)
+            run_spec, test = _test_dataset(config)
+            trained.setdefault(name, {})[landmark_task or name] = {
+                "module": module, "task": task, "config": config, "spec": run_spec,
+                "test": test}
+    from sonomtl.experiments.abdominal_scoring import score_models
+
+    evaluations = score_models(trained, spec=spec, records=records, log=log)
+    results = write_outputs(
+        out=out, spec=spec, records=records, trained=trained, evaluations=evaluations,
+        scale=scale, seed=seed, data=data, timing_iters=timing_iters, log=log,
+        wall_time_s=time.perf_counter() - started,
+    )
+    return results

@@ -1,0 +1,129 @@
+"""Scoring of the abdominal experiment's trained models on the held-out subjects.
+
+Landmarks are compared in original-image pixels and mm (each frame's own pixel
+size), on the channels annotated on each frame (its true view); measurements
+are the ``dataset.yaml`` definitions. The ``Human`` figures score the second
+annotator against the first on every frame that has a second annotation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from sonomtl.errors import InputError
+
+__all__ = ["score_models", "score_human", "measurement_definitions", "original_spacing"]
+
+
+def measurement_definitions(spec: Any) -> dict[str, dict[str, Any]]:
+    """``{name: {"type", "landmarks"}}`` of the spec's measurements (plain data)."""
+    return {name: {"type": m.type, "landmarks": list(m.landmarks)}
+            for name, m in spec.measurements.items()}
+
+
+def original_spacing(records: Sequence[Any]) -> np.ndarray:
+    """``(N, 2)`` pixel sizes ``(x, y)`` of the original frames; every frame needs one."""
+    out = np.empty((len(records), 2))
+    for i, record in enumerate(records):
+        if record.spacing_mm is None:
+            raise InputError("measurements in mm need the pixel size of every frame",
+                             row=record.row, field="spacing_mm")
+        out[i] = record.spacing_mm
+    return out
+
+
+def _landmark_report(points: np.ndarray, records: Sequence[Any], spec: Any) -> dict[str, Any]:
+    from sonomtl.experiments.abdominal_eval import truth_points
+    from sonomtl.metrics.landmarks import compute_landmark_report
+
+    return compute_landmark_report(
+        points, truth_points(records, spec.landmarks), landmark_names=list(spec.landmarks),
+        spacing_mm=original_spacing(records), measurements=measurement_definitions(spec))
+
+
+def _classification(views: np.ndarray, records: Sequence[Any], spec: Any) -> dict[str, Any]:
+    from sonomtl.metrics.results import build_results
+
+    truth = np.array([spec.class_index(r.label) for r in records])
+    return build_results(labels=list(spec.classes), y_true=truth, y_pred=views)["classification"]
+
+
+def score_human(*, spec: Any, records: Sequence[Any]) -> dict[str, Any]:
+    """Second annotator vs first: ``landmarks`` (inter-observer report) and ``classification``."""
+    from sonomtl.experiments.abdominal_eval import truth_points
+    from sonomtl.metrics.classification import compute_agreement
+    from sonomtl.metrics.landmarks import compute_inter_observer_report
+
+    human: dict[str, Any] = {}
+    with_points = [r for r in records if r.landmarks_2 and r.landmarks]
+    if with_points:
+        human["landmarks"] = compute_inter_observer_report(
+            truth_points(with_points, spec.landmarks),
+            truth_points(with_points, spec.landmarks, second=True),
+            landmark_names=list(spec.landmarks), spacing_mm=original_spacing(with_points),
+            measurements=measurement_definitions(spec))
+        human["landmarks"]["n_images"] = len(with_points)
+    with_labels = [r for r in records if r.label_2 and r.label]
+    if with_labels and len(spec.classes) > 1:
+        agreement = compute_agreement(
+            [spec.class_index(r.label) for r in with_labels],
+            [spec.class_index(r.label_2) for r in with_labels], num_classes=len(spec.classes))
+        human["classification"] = {**agreement, "labels": list(spec.classes)}
+    return human
+
+
+def score_models(
+    trained: Mapping[str, Mapping[str, Mapping[str, Any]]], *, spec: Any,
+    records: Sequence[Any], log: Callable[[str], None] = lambda line: None,
+) -> dict[str, dict[str, Any]]:
+    """Results per model: ``landmarks``, ``classification`` and ``model`` sections.
+
+    Parameters
+    ----------
+    trained
+        ``{model: {entry: {"module", "task", "config", "test"}}}``; ``SFCN`` has
+        one entry per landmark task, the others one entry.
+    spec, records
+        The dataset (its full spec: all landmarks and measurements).
+    """
+    from sonomtl.experiments.abdominal_eval import predict_dataset
+    from sonomtl.metrics.results import model_figures
+
+    evaluations: dict[str, dict[str, Any]] = {}
+    for name, entries in trained.items():
+        result: dict[str, Any] = {}
+        sizes = [model_figures(e["module"]) for e in entries.values()]
+        result["model"] = {"parameters": sum(s["parameters"] for s in sizes),
+                           "size_mb": sum(s["size_mb"] for s in sizes),
+                           "networks": len(sizes)}
+        points = None
+        test_records, test_index = None, None
+        for entry in entries.values():
+            predicted = predict_dataset(entry["module"], entry["task"], entry["test"])
+            test_index = [int(i) for i in predicted["index"]]
+            test_records = [records[i] for i in test_index]
+            if predicted["points"] is not None:
+                if points is None:
+                    points = np.zeros((len(test_records), len(spec.landmarks), 2))
+                points[:, entry["task"].channels] = predicted["points"]
+            trains_views = any("view" in s.losses for s in entry["config"].stages)
+            if predicted["view"] is not None and trains_views:
+                result["classification"] = _classification(predicted["view"], test_records, spec)
+        if points is not None:
+            result["landmarks"] = _landmark_report(points, test_records, spec)
+            result["landmarks"]["n_images"] = int(sum(bool(r.landmarks) for r in test_records))
+            result["points"] = points  # original pixels, for the figures (not written)
+            result["test_index"] = test_index
+        evaluations[name] = result
+        summary = []
+        if "landmarks" in result:
+            error = result["landmarks"]["point_error_mm"]["mean"]["mean"]
+            summary.append(f"point error {error:.2f} mm")
+        if "classification" in result:
+            summary.append(f"view accuracy {result['classification']['accuracy']:.3f}")
+        log(f"{name}: {', '.join(summary) or 'no scores'}")
+    evaluations["Human"] = score_human(spec=spec, records=records)
+    return evaluations

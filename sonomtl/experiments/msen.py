@@ -1,0 +1,348 @@
+"""``sonomtl experiment msen``: every row of paper 000's Tables 1-2, cross-validated by subject.
+
+For each config of ``configs/msen/`` (one per table row) and each fold, train
+on the other folds (:func:`sonomtl.training.run.train`), predict the held-out
+fold, then write into ``out``:
+
+* ``<row>/fold<k>/``: the run folders (config, metrics.csv, checkpoints);
+* ``results.json``: ``models`` (per row: per-fold and summarised figures),
+  ``tables`` (``table1``, ``table2``, ``comparisons``: the paper's orderings
+  with paired t-tests), the settings and the wall time;
+* ``tables.md``: the same tables in Markdown;
+* ``figures/attention_examples.npz``: a Fig. 2 grid (frames, ground truth,
+  each map model's prediction), read by ``sonomtl report``.
+
+Scales: ``paper`` runs the configs as they are (30 epochs, 2000 adversarial
+steps, batch 64, 240x240, 5 folds); ``quick`` (:data:`QUICK_OVERRIDES`) trains
+at 64x64 with batches of 16 for 3 epochs and 20 adversarial steps on 2 folds.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sonomtl.errors import InputError
+
+__all__ = [
+    "MSEN_ROWS",
+    "QUICK_OVERRIDES",
+    "SCALES",
+    "default_config_dir",
+    "run_msen_experiment",
+]
+
+#: ``(config name, row title, inputs)`` in the order of the paper's tables.
+MSEN_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("msen_bce_gan", "M-SEN BCE + GAN", "I"),
+    ("msen_bce", "M-SEN BCE", "I"),
+    ("msen_mse_gan", "M-SEN MSE + GAN", "I"),
+    ("msen_mse", "M-SEN MSE", "I"),
+    ("sononet32", "SonoNet-32", "I"),
+    ("sononet16", "SonoNet-16", "I"),
+    ("ss_cls", "SS-cls Net", "A"),
+    ("sonoeyenet_late_ft", "SonoEyeNet-Late FT", "I and A"),
+    ("ss_att_bce", "SS-att BCE", "I"),
+    ("ss_att_mse", "SS-att MSE", "I"),
+)
+CENTRE_BIAS = ("centre_bias", "Centre bias (baseline)", "-")
+SCALES = ("quick", "paper")
+#: What ``--scale quick`` changes in every config (dotted overrides).
+QUICK_OVERRIDES: tuple[str, ...] = (
+    "data.params.input_hw=[64,64]",
+    "data.batch_size=16",
+    "data.val_batch_size=64",
+    "data.num_workers=0",
+    "data.params.validate=false",
+    "trainer.accelerator=cpu",
+    "checkpoint.every_n_steps=null",
+    "stages.pretrain.epochs=3",
+)
+_QUICK_ADVERSARIAL = ("stages.adversarial.steps=20", "modules.D.kwargs.input_hw=[64,64]")
+_QUICK_FOLDS = 2
+_PAPER_FOLDS = 5
+_EXAMPLES = 4
+_COMPARISONS = (
+    # (a, b, section, metric): the paper's claims
+    ("msen_bce_gan", "sononet16", "classification", "f1"),
+    ("msen_bce", "sononet16", "classification", "f1"),
+    ("msen_bce", "msen_mse", "classification", "f1"),
+    ("msen_bce_gan", "msen_mse_gan", "classification", "f1"),
+    ("msen_bce_gan", "msen_bce", "classification", "f1"),
+    ("msen_mse_gan", "msen_mse", "classification", "f1"),
+    ("msen_bce", "msen_mse", "saliency", "NSS"),
+    ("msen_bce_gan", "msen_bce", "saliency", "NSS"),
+    ("msen_mse_gan", "msen_mse", "saliency", "NSS"),
+)
+
+
+def default_config_dir() -> Path:
+    """``configs/msen`` of the source tree."""
+    return Path(__file__).resolve().parents[2] / "configs" / "msen"
+
+
+def _ensure_attention(data: Path, log: Callable[[str], None]) -> tuple[Any, list[Any]]:
+    from sonomtl.data.manifest import load_dataset
+
+    spec, records = load_dataset(data)
+    if not any(r.attention for r in records):
+        if spec.gaze is None:
+            raise InputError("the manifest has no attention maps and dataset.yaml no gaze: "
+                             "block to make them from", file=data / "manifest.csv",
+                             field="attention")
+        from sonomtl.gaze.dataset_maps import write_dataset_attention_maps
+
+        summary = write_dataset_attention_maps(data)
+        log(f"attention maps from the gaze logs: {summary.maps_written} frames "
+            f"(as 'sonomtl gaze maps {data}')")
+        spec, records = load_dataset(data)
+    return spec, records
+
+
+def _overrides(name: str, *, scale: str, data: Path, folds: int, fold: int, seed: int,
+               has_adversarial: bool, pretrained_ok: bool, extra: Sequence[str]) -> list[str]:
+    items = [f"data.root={data}", f"data.params.folds={folds}", f"data.params.fold={fold}",
+             f"data.params.split_seed={seed}", f"seed={seed}", f"name={name}-fold{fold}"]
+    if scale == "quick":
+        items += list(QUICK_OVERRIDES)
+        if has_adversarial:
+            items += list(_QUICK_ADVERSARIAL)
+    if not pretrained_ok:
+        items.append("modules.G.kwargs.pretrained=null")
+    return items + list(extra)
+
+
+def _predict(result: Any, config: Any) -> dict[str, np.ndarray]:
+    """Predictions of the trained modules on the held-out fold (eval mode, no gradients)."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    task = result.task
+    params = dict(config.data.params, validate=True)
+    val = task.build_datasets(root=config.data.root, params=params, seed=config.seed).val
+    modules = {n: m.eval() for n, m in result.modules.items()}
+    device = next(next(iter(modules.values())).parameters()).device
+    loader = DataLoader(val, batch_size=config.data.val_batch_size or config.data.batch_size,
+                        shuffle=False, collate_fn=task.collate)
+    parts: dict[str, list[np.ndarray]] = {}
+    with torch.no_grad():
+        for batch in loader:
+            batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+            outputs = task.predict(modules, batch)
+            outputs["label"] = batch["label"]
+            outputs["index"] = batch["index"]
+            outputs["image"] = batch["image"][:, 0]
+            if "attention" in batch:
+                outputs["truth"] = batch["attention"][:, 0]
+            for key, value in outputs.items():
+                parts.setdefault(key, []).append(value.detach().cpu().numpy())
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def run_msen_experiment(
+    *,
+    data: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    folds: int | None = None,
+    scale: str = "quick",
+    rows: Sequence[str] | None = None,
+    seed: int = 0,
+    config_dir: str | os.PathLike[str] | None = None,
+    overrides: Sequence[str] = (),
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train and evaluate the rows of Tables 1-2; write results.json, tables.md and figures.
+
+    Parameters
+    ----------
+    data
+        Dataset folder (frames, labels ACP/BG, ``attention`` maps or a ``gaze:`` block;
+        missing maps are written first, as ``sonomtl gaze maps`` does).
+    out
+        Experiment folder (created; must not hold results of an earlier run).
+    folds
+        Cross-validation folds (default 5 for ``paper``, 2 for ``quick``).
+    scale
+        ``"quick"`` or ``"paper"`` (see the module docstring).
+    rows
+        Config names to run (default all of :data:`MSEN_ROWS`).
+    seed
+        Seed of the split and of every run.
+    config_dir
+        Folder of the configs (default ``configs/msen``).
+    overrides
+        Extra dotted overrides for every config (after the scale's).
+    log
+        Progress lines go here.
+
+    Returns
+    -------
+    dict
+        The contents of results.json.
+    """
+    from sonomtl.config import load_config
+    from sonomtl.experiments.msen_tables import (
+        compare,
+        fold_classification,
+        fold_saliency,
+        markdown_tables,
+        summarise_folds,
+        table1,
+        table2,
+    )
+    from sonomtl.fileio import write_json, write_text
+    from sonomtl.metrics.saliency import centre_bias_map
+    from sonomtl.training.msen_task import resolve_weights_path
+    from sonomtl.training.run import train
+
+    if scale not in SCALES:
+        raise ValueError(f"scale: expected one of {SCALES}, got {scale!r}")
+    started = time.perf_counter()
+    data, out = Path(data), Path(out)
+    folds = int(folds or (_QUICK_FOLDS if scale == "quick" else _PAPER_FOLDS))
+    known = [r[0] for r in MSEN_ROWS]
+    chosen = list(rows) if rows else known
+    unknown = [r for r in chosen if r not in known]
+    if unknown:
+        raise InputError(f"unknown rows {unknown}; known: {', '.join(known)}", field="rows")
+    if (out / "results.json").exists():
+        raise InputError("the experiment folder already holds results; choose another --out",
+                         file=out)
+    config_dir = Path(config_dir) if config_dir is not None else default_config_dir()
+    spec, _ = _ensure_attention(data, log)
+    try:
+        resolve_weights_path("sononet/SonoNet16.npz")
+        pretrained_ok = True
+    except InputError:
+        pretrained_ok = False
+        log("SonoNet16.npz not found: every network starts from N(0, 0.01)")
+    labels = list(spec.classes)
+
+    per_fold: dict[str, list[dict[str, Any]]] = {}
+    maps_by_row: dict[str, dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    settings: dict[str, Any] = {}
+    for name in chosen:
+        config_file = config_dir / f"{name}.yaml"
+        raw = load_config(config_file)
+        has_adv = any(s.pattern == "adversarial" for s in raw.stages)
+        for fold in range(folds):
+            items = _overrides(name, scale=scale, data=data, folds=folds, fold=fold, seed=seed,
+                               has_adversarial=has_adv, pretrained_ok=pretrained_ok,
+                               extra=overrides)
+            config = load_config(config_file, items)
+            settings.setdefault(name, items)
+            tic = time.perf_counter()
+            result = train(config, run_dir=out / name / f"fold{fold}")
+            pred = _predict(result, config)
+            figures: dict[str, Any] = {"train_s": time.perf_counter() - tic}
+            if "scores" in pred:
+                y_pred = pred["scores"].argmax(1)
+                figures["classification"] = fold_classification(pred["label"], y_pred,
+                                                                 labels=labels)
+            if "attention" in pred:
+                hw = pred["attention"].shape[1:]
+                figures["saliency"] = fold_saliency(pred["attention"], pred["truth"],
+                                                    baseline_map=centre_bias_map(hw))
+                maps_by_row.setdefault(name, {}).update(
+                    {int(i): (im, t, a) for i, im, t, a in
+                     zip(pred["index"], pred["image"], pred["truth"], pred["attention"])})
+                bias_folds = per_fold.setdefault("centre_bias", [])
+                if len(bias_folds) == fold:  # once per fold, on the first map model's frames
+                    bias = np.broadcast_to(centre_bias_map(hw), pred["truth"].shape)
+                    bias_folds.append({"saliency": fold_saliency(
+                        bias, pred["truth"], baseline_map=centre_bias_map(hw))})
+            per_fold.setdefault(name, []).append(figures)
+            shown = ", ".join(f"{k} {v:.2f}" for section in ("classification", "saliency")
+                              for k, v in figures.get(section, {}).items()
+                              if k in ("f1", "NSS", "CC"))
+            log(f"{name} fold {fold}: {shown} ({figures['train_s']:.0f} s)")
+
+    summaries: dict[str, dict[str, Any]] = {}
+    for name, fold_list in per_fold.items():
+        summary: dict[str, Any] = {}
+        if "classification" in fold_list[0]:
+            summary["classification"] = summarise_folds(
+                [f["classification"] for f in fold_list], ("precision", "recall", "f1",
+                                                           "accuracy"))
+        if "saliency" in fold_list[0]:
+            summary["saliency"] = summarise_folds(
+                [f["saliency"] for f in fold_list], ("IG", "CC", "NSS", "SIM", "AUC"))
+        summaries[name] = summary
+    all_rows = list(MSEN_ROWS) + [CENTRE_BIAS]
+    comparisons = [c for c in (compare(summaries, a, b, section=s, metric=m)
+                               for a, b, s, m in _COMPARISONS) if c is not None]
+    comparisons += [c for c in (compare(summaries, r, "centre_bias", section="saliency",
+                                        metric=m)
+                                for r in chosen for m in ("NSS", "CC")) if c is not None]
+    titles = {r[0]: r[1] for r in all_rows}
+    tables = {
+        "table1": table1(summaries, MSEN_ROWS),
+        "table2": table2(summaries, all_rows),
+        "comparisons": {
+            "title": "The paper's orderings, as found here (paired t-test across folds)",
+            "columns": ["A", "B", "metric", "A mean", "B mean", "A better", "p"],
+            "rows": [[titles[c["a"]], titles[c["b"]], c["metric"], c["mean_a"], c["mean_b"],
+                      "yes" if c["a_better"] else "no", c["p_value"]] for c in comparisons],
+            "digits": 3,
+        },
+    }
+    results = {
+        "experiment": "msen",
+        "paper": "000 (M-SEN)",
+        "dataset": str(data),
+        "scale": scale,
+        "folds": folds,
+        "seed": seed,
+        "sononet_pretrained": pretrained_ok,
+        "wall_time_s": time.perf_counter() - started,
+        "overrides": settings,
+        "models": {name: {"title": titles[name], "cv": summaries[name],
+                          "per_fold": per_fold[name]} for name in summaries},
+        "comparisons": comparisons,
+        "tables": tables,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    _write_examples(out, maps_by_row, [r[0] for r in MSEN_ROWS], titles)
+    write_json(out / "results.json", results)
+    header = (f"# M-SEN experiment ({scale} scale, {folds} folds, {data})\n\n"
+              f"Wall time {results['wall_time_s'] / 60:.1f} min.\n\n")
+    write_text(out / "tables.md", header + markdown_tables(tables))
+    _write_report(out, log)
+    log(f"{out}: results.json, tables.md ({results['wall_time_s'] / 60:.1f} min)")
+    return results
+
+
+def _write_examples(out: Path, maps_by_row: dict[str, dict[int, tuple]], order: Sequence[str],
+                    titles: dict[str, str]) -> None:
+    """Fig. 2 data: up to 4 frames (plane frames first) with every map model's prediction."""
+    names = [n for n in order if n in maps_by_row]
+    if not names:
+        return
+    from sonomtl.fileio import atomic_path
+
+    common = set.intersection(*(set(maps_by_row[n]) for n in names))
+    first = maps_by_row[names[0]]
+    ranked = sorted(common, key=lambda i: (-float(first[i][1].max()), i))[:_EXAMPLES]
+    frames = np.stack([first[i][0] for i in ranked]).astype(np.float32)
+    truth = np.stack([first[i][1] for i in ranked]).astype(np.float32)
+    predictions = np.stack([np.stack([maps_by_row[n][i][2] for i in ranked]) for n in names])
+    path = out / "figures" / "attention_examples.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, frames=frames, ground_truth=truth,
+                 predictions=predictions.astype(np.float32),
+                 model_names=np.array([titles[n] for n in names]))
+
+
+def _write_report(out: Path, log: Callable[[str], None]) -> None:
+    try:
+        from sonomtl.report import write_report
+    except ImportError:  # the report package is optional here
+        log("report: sonomtl.report is not available; skipped")
+        return
+    write_report([out], out=out / "report.html")

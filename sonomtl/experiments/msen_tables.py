@@ -1,0 +1,244 @@
+"""Paper 000's Tables 1 and 2 from per-fold predictions: figures, paired tests, Markdown.
+
+Pure functions on NumPy arrays and plain dicts (no training here):
+
+* :func:`fold_classification` / :func:`fold_saliency`: one fold's figures;
+* :func:`summarise_folds`: mean, sample std (``ddof=1``) and the per-fold values;
+* :func:`table1` / :func:`table2`: the paper's layout, each model against the
+  best one with a paired t-test across folds;
+* :func:`compare`: one named comparison (a vs b on a metric, paired t-test);
+* :func:`markdown_tables`: the tables as Markdown.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "CLASSIFICATION_KEYS",
+    "SALIENCY_TABLE_KEYS",
+    "compare",
+    "fixation_points_from_map",
+    "fold_classification",
+    "fold_saliency",
+    "markdown_tables",
+    "summarise_folds",
+    "table1",
+    "table2",
+]
+
+#: Table 1 figures (for the plane class), in percent.
+CLASSIFICATION_KEYS: tuple[str, ...] = ("precision", "recall", "f1")
+#: Table 2 columns -> keys of :func:`sonomtl.metrics.saliency.compute_saliency_metrics`.
+SALIENCY_TABLE_KEYS: dict[str, str] = {
+    "IG": "IG", "CC": "CC", "NSS": "NSS", "SIM": "SIM", "AUC": "AUC_Judd",
+}
+
+
+def fixation_points_from_map(attention: np.ndarray, *, min_fraction: float = 0.5) -> np.ndarray:
+    """Fixation map of a ground-truth attention map: its local maxima above ``min_fraction * max``.
+
+    The gaze pipeline stores only the blurred maps; a fixation drawn with a
+    Gaussian is the local maximum at its centre (while fixations are further
+    apart than about one sigma), so these maxima stand in for the fixated
+    pixels that NSS, IG and AUC need.
+
+    Parameters
+    ----------
+    attention
+        ``(N, H, W)`` or ``(H, W)`` non-negative maps.
+    min_fraction
+        Maxima below this fraction of the map's maximum are ignored.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape, float32, 1 at the fixations and 0 elsewhere (all 0 for an empty map).
+    """
+    from scipy.ndimage import maximum_filter
+
+    maps = np.asarray(attention, dtype=np.float32)
+    if maps.ndim not in (2, 3):
+        raise ValueError(f"attention: expected (H, W) or (N, H, W), got shape {maps.shape}")
+    batch = maps[None] if maps.ndim == 2 else maps
+    out = np.zeros_like(batch)
+    for i, single in enumerate(batch):
+        peak = float(single.max())
+        if peak <= 0:
+            continue
+        local = maximum_filter(single, size=3, mode="constant", cval=-np.inf)
+        out[i] = (single == local) & (single >= min_fraction * peak)
+    return out[0] if maps.ndim == 2 else out
+
+
+def fold_classification(
+    y_true: np.ndarray, y_pred: np.ndarray, *, labels: Sequence[str], positive: int = 0
+) -> dict[str, float]:
+    """Precision, recall and F1 (percent) of class ``positive``, plus accuracy (percent)."""
+    from sonomtl.metrics.classification import compute_classification_report
+
+    report = compute_classification_report(y_true, y_pred, labels=labels, zero_division=0.0)
+    per_class = report["per_class"][labels[positive]]
+    out = {key: 100.0 * float(per_class[key]) for key in CLASSIFICATION_KEYS}
+    out["accuracy"] = 100.0 * float(report["accuracy"])
+    out["n"] = int(report["n"])
+    return out
+
+
+def fold_saliency(
+    predicted: np.ndarray, ground_truth: np.ndarray, *, baseline_map: np.ndarray
+) -> dict[str, float]:
+    """Mean IG, CC, NSS, SIM, AUC (Judd) of one fold's maps ``(N, H, W)``.
+
+    CC and SIM compare with the ground-truth maps; NSS, IG and AUC with their
+    fixations (:func:`fixation_points_from_map`); IG against ``baseline_map``.
+    Frames whose ground truth is empty are left out.
+    """
+    from sonomtl.metrics.saliency import compute_saliency_metrics
+
+    truth = np.asarray(ground_truth, dtype=np.float32)
+    keep = truth.reshape(len(truth), -1).max(axis=1) > 0
+    fixations = fixation_points_from_map(truth[keep])
+    per_image = compute_saliency_metrics(np.asarray(predicted, dtype=np.float32)[keep], fixations,
+                                         attention_maps=truth[keep], baseline_map=baseline_map)
+    out = {column: float(np.nanmean(per_image[key])) for column, key in
+           SALIENCY_TABLE_KEYS.items()}
+    out["n"] = int(keep.sum())
+    return out
+
+
+def summarise_folds(folds: Sequence[Mapping[str, float]], keys: Sequence[str]) -> dict[str, Any]:
+    """``{key: {"mean", "std", "folds"}}`` (std with ``ddof=1``; NaN with one fold)."""
+    summary: dict[str, Any] = {}
+    for key in keys:
+        values = np.array([float(f[key]) for f in folds], dtype=np.float64)
+        summary[key] = {
+            "mean": float(values.mean()),
+            "std": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
+            "folds": values.tolist(),
+        }
+    return summary
+
+
+def _p_value(a: Sequence[float], b: Sequence[float]) -> float | None:
+    from sonomtl.metrics.stats import paired_t_test
+
+    if len(a) != len(b) or len(a) < 2:
+        return None
+    p = float(paired_t_test(np.asarray(a, float), np.asarray(b, float)).pvalue)
+    return None if math.isnan(p) else p
+
+
+def compare(
+    summaries: Mapping[str, Mapping[str, Any]], a: str, b: str, *, section: str, metric: str
+) -> dict[str, Any] | None:
+    """``a`` vs ``b`` on ``summaries[name][section][metric]`` (paired t-test across folds).
+
+    Returns ``None`` when either model or figure is missing.
+    """
+    try:
+        first = summaries[a][section][metric]
+        second = summaries[b][section][metric]
+    except KeyError:
+        return None
+    return {
+        "a": a, "b": b, "metric": metric, "mean_a": first["mean"], "mean_b": second["mean"],
+        "difference": first["mean"] - second["mean"],
+        "a_better": bool(first["mean"] > second["mean"]),
+        "p_value": _p_value(first["folds"], second["folds"]), "test": "paired t-test across folds",
+    }
+
+
+def _best(summaries: Mapping[str, Mapping[str, Any]], names: Sequence[str], section: str,
+          metric: str) -> str:
+    return max(names, key=lambda n: summaries[n][section][metric]["mean"])
+
+
+def table1(summaries: Mapping[str, Mapping[str, Any]], rows: Sequence[tuple[str, str, str]]
+           ) -> dict[str, Any]:
+    """Table 1 (classification of the plane class) for the rows ``(name, title, inputs)`` present.
+
+    Columns: model, inputs, then mean and std of precision, recall and F1 (%),
+    then p-values of P, R and F1 against the model with the best mean F1.
+    """
+    present = [r for r in rows if "classification" in summaries.get(r[0], {})]
+    columns = ["Model", "Inputs", "Precision", "P std", "Recall", "R std", "F1-score", "F1 std",
+               "p (P)", "p (R)", "p (F1)"]
+    out_rows: list[list[Any]] = []
+    best = _best(summaries, [r[0] for r in present], "classification", "f1") if present else None
+    for name, title, inputs in present:
+        figures = summaries[name]["classification"]
+        row: list[Any] = [title, inputs]
+        for key in CLASSIFICATION_KEYS:
+            row += [figures[key]["mean"], figures[key]["std"]]
+        for key in CLASSIFICATION_KEYS:
+            row.append(None if name == best else
+                       _p_value(figures[key]["folds"],
+                                summaries[best]["classification"][key]["folds"]))
+        out_rows.append(row)
+    return {
+        "title": "Table 1. Classification of the standard plane (%), mean and std over folds",
+        "columns": columns, "rows": out_rows, "digits": 1, "best": best,
+        "note": "p: paired t-test across folds against the best F1 "
+                f"({dict((r[0], r[1]) for r in present).get(best, '-')}).",
+    }
+
+
+def table2(summaries: Mapping[str, Mapping[str, Any]], rows: Sequence[tuple[str, str, str]]
+           ) -> dict[str, Any]:
+    """Table 2 (saliency metrics) of the rows present; p of CC and NSS against the best NSS."""
+    present = [r for r in rows if "saliency" in summaries.get(r[0], {})]
+    columns = ["Model"]
+    for key in SALIENCY_TABLE_KEYS:
+        columns += [key, f"{key} std"]
+    columns += ["p (CC)", "p (NSS)"]
+    best = _best(summaries, [r[0] for r in present], "saliency", "NSS") if present else None
+    out_rows = []
+    for name, title, _ in present:
+        figures = summaries[name]["saliency"]
+        row: list[Any] = [title]
+        for key in SALIENCY_TABLE_KEYS:
+            row += [figures[key]["mean"], figures[key]["std"]]
+        for key in ("CC", "NSS"):
+            row.append(None if name == best else
+                       _p_value(figures[key]["folds"], summaries[best]["saliency"][key]["folds"]))
+        out_rows.append(row)
+    return {
+        "title": "Table 2. Saliency prediction on the held-out folds, mean and std over folds",
+        "columns": columns, "rows": out_rows, "digits": 3, "best": best,
+        "note": "AUC = AUC-Judd; IG against the centre-bias map; p: paired t-test across folds "
+                "against the best NSS.",
+    }
+
+
+def _cell(value: Any, digits: int) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "n/a"
+        if abs(value) < 10 ** -digits and value != 0:
+            return f"{value:.1e}"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def markdown_tables(tables: Mapping[str, Mapping[str, Any]]) -> str:
+    """The tables as Markdown (title, pipe table, note), in the mapping's order."""
+    parts = []
+    for table in tables.values():
+        digits = int(table.get("digits", 3))
+        lines = [f"### {table['title']}", "", "| " + " | ".join(table["columns"]) + " |",
+                 "|" + "|".join("---" for _ in table["columns"]) + "|"]
+        for row in table["rows"]:
+            cells = [_cell(v, 3 if str(c).startswith("p ") else digits)
+                     for v, c in zip(row, table["columns"])]
+            lines.append("| " + " | ".join(cells) + " |")
+        if table.get("note"):
+            lines += ["", table["note"]]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
