@@ -1,0 +1,54 @@
+"""A tiny end-to-end M-SEN experiment: 2 rows x 2 folds, a few steps, on simulated sweeps."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from sonomtl.cli import main
+
+
+@pytest.mark.slow
+def test_tiny_experiment_writes_both_tables_with_numbers_in_range(tmp_path, capsys):
+    data, out = tmp_path / "sweeps", tmp_path / "exp"
+    assert main(["synth", "sweeps", "--out", str(data), "--subjects", "4", "--frames", "10",
+                 "--no-video", "--seed", "3"]) == 0
+    status = main(["experiment", "msen", "--data", str(data), "--out", str(out), "--folds", "2",
+                   "--rows", "msen_bce", "sononet16", "--set", "stages.pretrain.epochs=1",
+                   "data.params.input_hw=[32,32]", "data.batch_size=4"])
+    assert status == 0, capsys.readouterr().err
+    results = json.loads((out / "results.json").read_text())
+    assert results["folds"] == 2 and results["scale"] == "quick"
+    assert set(results["tables"]) == {"table1", "table2", "comparisons"}
+    table1 = results["tables"]["table1"]
+    assert [r[0] for r in table1["rows"]] == ["M-SEN BCE", "SonoNet-16"]
+    for row in table1["rows"]:
+        for value in row[2:8]:
+            assert 0.0 <= value <= 100.0
+    table2 = results["tables"]["table2"]
+    assert [r[0] for r in table2["rows"]] == ["M-SEN BCE", "Centre bias (baseline)"]
+    cols = table2["columns"]
+    for row in table2["rows"]:
+        assert -1.0 <= row[cols.index("CC")] <= 1.0
+        assert 0.0 <= row[cols.index("SIM")] <= 1.0
+        assert 0.0 <= row[cols.index("AUC")] <= 1.0
+        assert math.isfinite(row[cols.index("NSS")])
+    per_fold = results["models"]["msen_bce"]["per_fold"]
+    assert len(per_fold) == 2 and per_fold[0]["saliency"]["n"] > 0
+    assert (out / "msen_bce" / "fold1" / "metrics.csv").is_file()
+    assert "Table 1" in (out / "tables.md").read_text()
+    with np.load(out / "figures" / "attention_examples.npz", allow_pickle=False) as grid:
+        assert grid["predictions"].shape[0] == 1 and grid["frames"].shape[1:] == (32, 32)
+        assert grid["model_names"].tolist() == ["M-SEN BCE"]
+
+
+def test_experiment_refuses_unknown_rows_with_exit_status_2(tmp_path, capsys):
+    data = tmp_path / "sweeps"
+    assert main(["synth", "sweeps", "--out", str(data), "--quick", "--no-video"]) == 0
+    status = main(["experiment", "msen", "--data", str(data), "--out", str(tmp_path / "x"),
+                   "--rows", "msen_xyz"])
+    assert status == 2
+    assert "unknown rows" in capsys.readouterr().err

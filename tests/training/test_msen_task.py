@@ -1,0 +1,112 @@
+"""The M-SEN task: G needs no gaze, hand-computed loss terms, discriminator inputs."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from sonomtl.models.discriminators import attention_discriminator
+from sonomtl.models.msen import msen_generator
+from sonomtl.training.msen_task import MSENTask, PairInputDiscriminator, saliency_loss
+from sonomtl.training.tasks import build_task
+
+
+def test_msen_is_registered_as_a_task():
+    task = build_task("msen", params={"variant": "msen", "saliency_loss": "mse"})
+    assert isinstance(task, MSENTask) and task.loss_kind == "mse"
+
+
+def test_generator_runs_on_frames_alone_without_any_gaze_input():
+    torch.manual_seed(0)
+    task = MSENTask(params={"variant": "msen"})
+    modules = {"G": msen_generator(sononet_width=4).eval()}
+    batch = {"image": torch.randn(3, 1, 48, 48)}  # no "attention" key at all
+    with torch.no_grad():
+        outputs = task.forward(modules, batch)
+        predicted = task.predict(modules, batch)
+    assert outputs["attention"].shape == (3, 1, 48, 48)
+    assert outputs["logits"].shape == (3, 2)
+    assert torch.allclose(outputs["attention"], torch.sigmoid(outputs["attention_logits"]))
+    assert torch.allclose(predicted["scores"].sum(1), torch.ones(3))
+    assert predicted["attention"].shape == (3, 48, 48)
+
+
+def _hand_batch():
+    # sample 0: logits (0, ln 3) -> A-hat (0.5, 0.75), target (1, 0); sample 1 has no map
+    logits = torch.tensor([[[[0.0, math.log(3.0)]]], [[[5.0, -5.0]]]])
+    outputs = {"attention_logits": logits, "attention": torch.sigmoid(logits),
+               "logits": torch.tensor([[math.log(3.0), 0.0], [0.0, 0.0]])}
+    batch = {"attention": torch.tensor([[[[1.0, 0.0]]], [[[0.0, 0.0]]]]),
+             "has_attention": torch.tensor([True, False]), "label": torch.tensor([0, 1])}
+    return outputs, batch
+
+
+def test_bce_and_classification_terms_equal_the_hand_computed_values():
+    outputs, batch = _hand_batch()
+    task = MSENTask(params={"variant": "msen", "saliency_loss": "bce"})
+    terms = task.generator_losses(outputs, batch, terms=["saliency", "classification"])
+    # BCE of sample 0 only: (-ln 0.5 - ln 0.25) / 2
+    assert float(terms["saliency"]) == pytest.approx((math.log(2) + math.log(4)) / 2, rel=1e-6)
+    # CE: sample 0 -ln(3/4), sample 1 -ln(1/2)
+    assert float(terms["classification"]) == pytest.approx(
+        (-math.log(0.75) + math.log(2)) / 2, rel=1e-6)
+
+
+def test_mse_term_equals_the_hand_computed_value():
+    outputs, batch = _hand_batch()
+    task = MSENTask(params={"variant": "ss_att", "saliency_loss": "mse"})
+    terms = task.generator_losses(outputs, batch, terms=["saliency"])
+    assert float(terms["saliency"]) == pytest.approx((0.25 + 0.5625) / 2, rel=1e-6)
+
+
+def test_saliency_loss_without_mask_averages_every_sample():
+    outputs, batch = _hand_batch()
+    both = saliency_loss(outputs["attention_logits"], outputs["attention"], batch["attention"],
+                         kind="bce")
+    second = torch.nn.functional.binary_cross_entropy(
+        torch.sigmoid(torch.tensor([5.0, -5.0])), torch.zeros(2))
+    assert float(both) == pytest.approx(((math.log(2) + math.log(4)) / 2 + float(second)) / 2,
+                                        rel=1e-5)
+
+
+def test_terms_a_variant_lacks_are_refused():
+    outputs, batch = _hand_batch()
+    with pytest.raises(ValueError, match="no class output"):
+        MSENTask(params={"variant": "ss_att"}).generator_losses(outputs, batch,
+                                                                terms=["classification"])
+    with pytest.raises(ValueError, match="variant"):
+        MSENTask(params={"variant": "gan"})
+
+
+def test_discriminator_sees_frame_with_true_map_and_frame_with_predicted_map():
+    torch.manual_seed(1)
+    task = MSENTask(params={"variant": "msen"})
+    image, truth = torch.randn(2, 1, 16, 16), torch.rand(2, 1, 16, 16)
+    predicted = torch.rand(2, 1, 16, 16)
+    real, fake = task.discriminator_inputs({"attention": predicted},
+                                           {"image": image, "attention": truth})
+    assert torch.equal(real, torch.cat([image, truth], 1))
+    assert torch.equal(fake, torch.cat([image, predicted], 1))
+    inner = attention_discriminator(input_hw=(16, 16))
+    wrapped = task.build_module("D", model="attention_discriminator",
+                                kwargs={"input_hw": (16, 16)})
+    assert isinstance(wrapped, PairInputDiscriminator)
+    wrapped.discriminator.load_state_dict(inner.state_dict())
+    assert torch.allclose(wrapped(fake), inner.forward_logits(image, predicted))
+
+
+def test_ss_cls_classifies_the_ground_truth_map_and_sonoeyenet_takes_both():
+    from sonomtl.models.msen import ss_cls_net
+    from sonomtl.models.sonoeyenet import sonoeyenet
+
+    torch.manual_seed(2)
+    image, truth = torch.randn(2, 1, 32, 32), torch.rand(2, 1, 32, 32)
+    batch = {"image": image, "attention": truth}
+    cls = ss_cls_net(width=4).eval()
+    out = MSENTask(params={"variant": "ss_cls"}).forward({"G": cls}, batch)
+    assert torch.allclose(out["logits"], cls(truth))
+    eye = sonoeyenet(width=4).eval()
+    out = MSENTask(params={"variant": "sonoeyenet"}).forward({"G": eye}, batch)
+    assert torch.allclose(out["logits"], eye(image, truth))
