@@ -19,11 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "gaze"))
-from gaze_synthetic import PAPER_GEOMETRY, scanpath
-
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sonomtl.gaze import FixationParams, detect_fixations
 from sonomtl.gaze.maps import attention_map
+from tests.gaze.gaze_synthetic import PAPER_GEOMETRY, scanpath
 
 
 def best_of(function, repeats):

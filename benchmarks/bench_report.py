@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "report"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def _best_s(function, repeats: int = 3) -> float:
@@ -32,10 +32,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from report_folders import write_experiment_folder, write_run_folder
-
     from sonomtl.report import figures as f
     from sonomtl.report import load_source, write_report
+    from tests.report.report_folders import write_experiment_folder, write_run_folder
 
     with tempfile.TemporaryDirectory() as tmp:
         run = write_run_folder(Path(tmp) / "run")

@@ -14,7 +14,9 @@ def shared_data() -> Path:
     """The real reference data (../shared/data or $SONOMTL_SHARED_DATA); skips when absent."""
     root = shared_data_dir()
     if root is None:
-        pytest.skip("real data not found: set SONOMTL_SHARED_DATA or place ../shared/data beside the project")
+        pytest.skip(
+            "real data not found: set SONOMTL_SHARED_DATA or put ../shared/data beside the project"
+        )
     return root
 
 
@@ -32,3 +34,17 @@ def hc18_dir(shared_data: Path) -> Path:
     if not (path / "training_set_pixel_size_and_HC.csv").is_file():
         pytest.skip(f"HC18 data not found in {path}")
     return path
+
+
+def _hypothesis_profiles() -> None:
+    """In CI (``CI`` set) property tests draw the same examples each run: a red build reproduces."""
+    import os
+
+    from hypothesis import settings
+
+    settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+    if os.environ.get("CI"):
+        settings.load_profile("ci")
+
+
+_hypothesis_profiles()

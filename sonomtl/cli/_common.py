@@ -8,7 +8,12 @@ __all__ = ["add_command"]
 
 
 def add_command(
-    subparsers: argparse._SubParsersAction, name: str, *, help: str, examples: str, description: str = ""
+    subparsers: argparse._SubParsersAction,
+    name: str,
+    *,
+    help: str,
+    examples: str,
+    description: str = "",
 ) -> argparse.ArgumentParser:
     """Add a sub-command whose ``--help`` ends with an ``Examples:`` block."""
     return subparsers.add_parser(

@@ -50,7 +50,8 @@ def build_model(name: str, **kwargs: Any) -> nn.Module:
     try:
         target = MODEL_FACTORIES[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}") from None
+        known = ", ".join(list_models())
+        raise ValueError(f"unknown model {name!r}; known models: {known}") from None
     module_name, factory_name = target.split(":")
     factory = getattr(importlib.import_module(module_name), factory_name)
     return factory(**kwargs)

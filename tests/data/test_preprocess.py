@@ -138,13 +138,15 @@ def test_crop_moves_a_dot_with_its_landmark(r0, c0, rows, cols, u, v) -> None:
 
 
 @PROPERTY
-@given(out_rows=st.integers(20, 90), out_cols=st.integers(20, 90), x=st.floats(0, 59),
-       y=st.floats(0, 49), interpolation=st.sampled_from(["linear", "area", "cubic"]))
-def test_resize_moves_a_dot_with_its_landmark(out_rows, out_cols, x, y, interpolation) -> None:
+@given(out_rows=st.integers(20, 90), out_cols=st.integers(20, 90), u=st.floats(0, 1),
+       v=st.floats(0, 1), interpolation=st.sampled_from(["linear", "area", "cubic"]))
+def test_resize_moves_a_dot_with_its_landmark(out_rows, out_cols, u, v, interpolation) -> None:
     op = Resize((50, 60), (out_rows, out_cols))
     sigma = 2.0 / min(out_rows / 50, out_cols / 60, 1.0)  # >= 2 px after shrinking
+    # a landmark at least 8 px inside the output, drawn where the input has it
+    target_xy = np.array([[8 + u * (out_cols - 17), 8 + v * (out_rows - 17)]])
+    x, y = op.invert_points(target_xy)[0]
     out_xy = op.apply_points(np.array([[x, y]]))[0]
-    assume(8 <= out_xy[0] <= out_cols - 9 and 8 <= out_xy[1] <= out_rows - 9)
     warped = op.apply_image(blob((50, 60), (x, y), sigma), interpolation=interpolation)
     assert np.linalg.norm(centroid(warped) - out_xy) <= 1.0
     np.testing.assert_allclose(op.invert_points(out_xy[None])[0], [x, y], atol=1e-9)

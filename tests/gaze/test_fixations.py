@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gaze_synthetic import PAPER_GEOMETRY, scanpath
 
 from sonomtl.gaze import (
     FixationParams,
@@ -17,6 +16,7 @@ from sonomtl.gaze import (
     write_fixations_csv,
 )
 from sonomtl.gaze.filters import moving_average
+from tests.gaze.gaze_synthetic import PAPER_GEOMETRY, scanpath
 
 PLAIN = dict(smooth_window=1, merge_deg=0.0, sampling_rate_hz=30.0)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gaze_synthetic import PAPER_GEOMETRY
 from scipy.ndimage import gaussian_filter
 
 from sonomtl.gaze import Fixations
 from sonomtl.gaze.maps import attention_map, fixations_per_frame, screen_to_frame, sigma_px_for
+from tests.gaze.gaze_synthetic import PAPER_GEOMETRY
 
 
 @pytest.mark.parametrize("sigma", [30.0, 3.3, (5.0, 12.0)])

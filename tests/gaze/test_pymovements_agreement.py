@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gaze_synthetic import PAPER_GEOMETRY, scanpath
 
 from sonomtl.gaze import FixationParams, detect_fixations, pix2deg
+from tests.gaze.gaze_synthetic import PAPER_GEOMETRY, scanpath
 
 pm = pytest.importorskip("pymovements")
 

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from test_video import write_mp4
 
 from sonomtl.cli import main
+from tests.inference.test_video import write_mp4
 
 
 def _png(path, array):
@@ -52,10 +52,10 @@ def test_predict_writes_every_frame_and_lists_bad_inputs_at_the_end(msen_run, tm
 
 @pytest.mark.slow
 def test_predict_on_dicom_refuses_measurements_without_pixel_size(tmp_path, capsys):
-    from conftest import write_checkpoint
     from pydicom.data import get_testdata_file
 
     from sonomtl.models.abdominal import abdominal_mfcn
+    from tests.inference.helpers import write_checkpoint
 
     kwargs = {"num_classes": 11, "num_landmarks": 14}
     run = write_checkpoint(tmp_path / "abd", {"G": ("abdominal_mfcn", kwargs,

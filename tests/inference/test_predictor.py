@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 import pytest
-from conftest import DotModel, dot_config, write_checkpoint
 
 from sonomtl.errors import InputError
 from sonomtl.inference.predictor import Predictor, TorchRunner, load_predictor
+from tests.inference.helpers import DotModel, dot_config, write_checkpoint
 
 
 def _predictor(kind: str, **changes) -> Predictor:

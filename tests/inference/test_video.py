@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-from conftest import DotModel, dot_config
 
 from sonomtl.inference.predict_files import predict_files
 from sonomtl.inference.predictor import Predictor, TorchRunner
@@ -17,6 +16,7 @@ from sonomtl.inference.video import (
     iter_source_frames,
     smooth_probabilities,
 )
+from tests.inference.helpers import DotModel, dot_config
 
 GREY_LEVELS = (0, 30, 200, 250, 90, 0, 0)
 

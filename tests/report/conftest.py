@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from report_folders import write_experiment_folder, write_run_folder
+
+from tests.report.report_folders import write_experiment_folder, write_run_folder
 
 
 @pytest.fixture

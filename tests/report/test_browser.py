@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from report_browser import find_chromium, render_in_chromium
+
+from tests.report.report_browser import find_chromium, render_in_chromium
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from report_folders import CONFUSION, LABELS
 
 from sonomtl.report.figures import (
     attention_grid_figure,
@@ -16,6 +15,7 @@ from sonomtl.report.figures import (
     training_curves_figure,
 )
 from sonomtl.report.sources import LandmarkExample
+from tests.report.report_folders import CONFUSION, LABELS
 
 
 def _texts(ax) -> list[str]:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from report_folders import write_experiment_folder
 
 from sonomtl.errors import InputError
 from sonomtl.report.sources import load_source, read_metrics_table
+from tests.report.report_folders import write_experiment_folder
 
 
 def test_run_folder_is_read_completely(run_dir: Path) -> None:

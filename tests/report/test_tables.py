@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-from report_folders import CONFUSION, results_dict
-
 from sonomtl.report.tables import (
     benchmark_table,
     classification_tables,
@@ -15,6 +13,7 @@ from sonomtl.report.tables import (
     landmark_tables,
     saliency_table,
 )
+from tests.report.report_folders import CONFUSION, results_dict
 
 
 def test_format_number_handles_missing_percent_and_integers() -> None:
