@@ -31,6 +31,10 @@ landmarks gives the discriminator identical real and fake inputs.
     Train a single-task network (SFCN) on one of ``dataset.yaml``'s
     ``landmark_tasks``: its output channels are that task's landmarks, and
     only images annotated with them are used.
+``annotated_only``
+    Train only on the frames annotated with at least one of the network's
+    landmarks (default false; always true with ``landmark_task``). For runs
+    without a view stage, where the other frames add no gradient.
 ``coordinate_threshold``
     ``k`` of eq. 3 (default 0.75).
 ``intensity_mean`` / ``intensity_std``
@@ -89,6 +93,7 @@ _TASK_PARAMS = {
     "generator",
     "discriminator",
     "landmark_task",
+    "annotated_only",
     "coordinate_threshold",
     "intensity_mean",
     "intensity_std",
@@ -266,6 +271,7 @@ class AbdominalTask(Task):
         self.generator = str(self.params.get("generator", "net"))
         self.discriminator = str(self.params.get("discriminator", "D"))
         self.landmark_task = self.params.get("landmark_task")
+        self.annotated_only = bool(self.params.get("annotated_only", False))
         self.threshold = float(self.params.get("coordinate_threshold", 0.75))
         self.intensity_mean = float(self.params.get("intensity_mean", 0.0))
         self.intensity_std = float(self.params.get("intensity_std", 255.0))
@@ -285,6 +291,7 @@ class AbdominalTask(Task):
         self.spec = spec
         self.channels = list(range(len(spec.landmarks)))
         train, val = datasets["train"], datasets["val"]
+        names = list(spec.landmarks)
         if self.landmark_task is not None:
             if self.landmark_task not in spec.landmark_tasks:
                 raise InputError(
@@ -292,14 +299,15 @@ class AbdominalTask(Task):
                     f"landmark_tasks {sorted(spec.landmark_tasks)}",
                     field="task.params.landmark_task",
                 )
-            names = spec.landmark_tasks[self.landmark_task]
+            names = list(spec.landmark_tasks[self.landmark_task])
             self.channels = [spec.landmark_index(n) for n in names]
+        if self.landmark_task is not None or self.annotated_only:
             train = self._annotated_subset(train, names)
             val = self._annotated_subset(val, names) if val is not None else None
             if train is None or not len(train):
                 raise InputError(
-                    f"no training image is annotated with the landmarks of {self.landmark_task!r}",
-                    field="task.params.landmark_task",
+                    f"no training image is annotated with any of the landmarks {names}",
+                    field="task.params",
                 )
         return TaskDatasets(train=train, val=val)
 
