@@ -97,13 +97,10 @@ class InferenceConfig:
 
 def abdominal_default_measurements() -> dict[str, dict[str, Any]]:
     """The paper's 7 measurements (Table 1): distance between each ``_1``/``_2`` pair."""
-    pairs = {
-        "KL_LA": "kidney_long", "KT_LA": "kidney_trans_la", "KT_SA": "kidney_trans_sa",
-        "LL_LA": "liver_long", "SL_LA": "spleen_long", "ST_LA": "spleen_trans_la",
-        "ST_SA": "spleen_trans_sa",
-    }
-    return {name: {"type": "distance", "landmarks": [f"{stem}_1", f"{stem}_2"]}
-            for name, stem in pairs.items()}
+    from sonomtl.data.abdominal_views import MEASUREMENTS
+
+    return {name: {"type": "distance", "landmarks": list(pair)}
+            for name, pair in MEASUREMENTS.items()}
 
 
 def _kind(default_cfg: Mapping[str, Any]) -> str | None:
@@ -146,7 +143,7 @@ def config_from_model(
     view_landmarks = pre.get("view_landmarks")
     measurements = pre.get("measurements")
     if kind == "abdominal":
-        from sonomtl.models.abdominal import ABDOMINAL_CLASSES, VIEW_LANDMARKS
+        from sonomtl.data.abdominal_views import ABDOMINAL_CLASSES, VIEW_LANDMARKS
 
         if view_landmarks is None and class_names is not None and \
                 tuple(class_names) == ABDOMINAL_CLASSES:

@@ -52,6 +52,12 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from sonomtl.data.abdominal_views import (
+    ABDOMINAL_CLASSES,
+    ABDOMINAL_LANDMARKS,
+    LANDMARK_TASKS,
+    VIEW_LANDMARKS,
+)
 from sonomtl.models.abdominal_heads import LandmarkDecoder, MultiLevelViewHead
 from sonomtl.models.resnet import STAGE_CHANNELS, resnet50
 
@@ -73,50 +79,6 @@ __all__ = [
     "resnet50_classifier",
 ]
 
-#: The 11 views, in class-id order (docs/data-format.md, "The abdominal views").
-ABDOMINAL_CLASSES: tuple[str, ...] = (
-    "liver_right_long",
-    "liver_right_trans",
-    "liver_left_long",
-    "liver_left_trans",
-    "kidney_right_long",
-    "kidney_right_trans",
-    "kidney_left_long",
-    "kidney_left_trans",
-    "spleen_long",
-    "spleen_trans",
-    "others",
-)
-#: The 5 landmark tasks and their landmarks, in heat-map channel order.
-LANDMARK_TASKS: dict[str, tuple[str, ...]] = {
-    "kidney_long": ("kidney_long_1", "kidney_long_2"),
-    "kidney_trans": (
-        "kidney_trans_la_1",
-        "kidney_trans_la_2",
-        "kidney_trans_sa_1",
-        "kidney_trans_sa_2",
-    ),
-    "liver_long": ("liver_long_1", "liver_long_2"),
-    "spleen_long": ("spleen_long_1", "spleen_long_2"),
-    "spleen_trans": (
-        "spleen_trans_la_1",
-        "spleen_trans_la_2",
-        "spleen_trans_sa_1",
-        "spleen_trans_sa_2",
-    ),
-}
-#: The 14 landmarks (heat-map channel order).
-ABDOMINAL_LANDMARKS: tuple[str, ...] = tuple(n for names in LANDMARK_TASKS.values() for n in names)
-#: Landmarks annotated on each view (views not listed have none).
-VIEW_LANDMARKS: dict[str, tuple[str, ...]] = {
-    "kidney_right_long": LANDMARK_TASKS["kidney_long"],
-    "kidney_left_long": LANDMARK_TASKS["kidney_long"],
-    "kidney_right_trans": LANDMARK_TASKS["kidney_trans"],
-    "kidney_left_trans": LANDMARK_TASKS["kidney_trans"],
-    "liver_right_long": LANDMARK_TASKS["liver_long"],
-    "spleen_long": LANDMARK_TASKS["spleen_long"],
-    "spleen_trans": LANDMARK_TASKS["spleen_trans"],
-}
 #: Model input (rows, cols): frames resampled to 0.5 mm and zero-padded (paper 2.1).
 ABDOMINAL_INPUT_HW: tuple[int, int] = (512, 512)
 ABDOMINAL_TARGET_SPACING_MM = 0.5

@@ -23,6 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
+from sonomtl.data.abdominal_views import (
+    ABDOMINAL_CLASSES,
+    ABDOMINAL_LANDMARKS,
+    LANDMARK_TASKS,
+    MEASUREMENTS,
+    VIEW_LANDMARKS,
+)
 from sonomtl.data.synthetic.formation import CanvasLayout, ScanGeometry, Scanner
 from sonomtl.data.synthetic.overlays import (
     ICON_SIZE_PX,
@@ -45,55 +52,6 @@ __all__ = [
     "generate_abdominal",
 ]
 
-ABDOMINAL_CLASSES = (
-    "liver_right_long",
-    "liver_right_trans",
-    "liver_left_long",
-    "liver_left_trans",
-    "kidney_right_long",
-    "kidney_right_trans",
-    "kidney_left_long",
-    "kidney_left_trans",
-    "spleen_long",
-    "spleen_trans",
-    "others",
-)
-LANDMARK_TASKS = {
-    "kidney_long": ("kidney_long_1", "kidney_long_2"),
-    "kidney_trans": (
-        "kidney_trans_la_1",
-        "kidney_trans_la_2",
-        "kidney_trans_sa_1",
-        "kidney_trans_sa_2",
-    ),
-    "liver_long": ("liver_long_1", "liver_long_2"),
-    "spleen_long": ("spleen_long_1", "spleen_long_2"),
-    "spleen_trans": (
-        "spleen_trans_la_1",
-        "spleen_trans_la_2",
-        "spleen_trans_sa_1",
-        "spleen_trans_sa_2",
-    ),
-}
-ABDOMINAL_LANDMARKS = tuple(name for names in LANDMARK_TASKS.values() for name in names)
-VIEW_LANDMARKS = {
-    "kidney_right_long": LANDMARK_TASKS["kidney_long"],
-    "kidney_left_long": LANDMARK_TASKS["kidney_long"],
-    "kidney_right_trans": LANDMARK_TASKS["kidney_trans"],
-    "kidney_left_trans": LANDMARK_TASKS["kidney_trans"],
-    "liver_right_long": LANDMARK_TASKS["liver_long"],
-    "spleen_long": LANDMARK_TASKS["spleen_long"],
-    "spleen_trans": LANDMARK_TASKS["spleen_trans"],
-}
-MEASUREMENTS = {
-    "KL_LA": ("kidney_long_1", "kidney_long_2"),
-    "KT_LA": ("kidney_trans_la_1", "kidney_trans_la_2"),
-    "KT_SA": ("kidney_trans_sa_1", "kidney_trans_sa_2"),
-    "LL_LA": ("liver_long_1", "liver_long_2"),
-    "SL_LA": ("spleen_long_1", "spleen_long_2"),
-    "ST_LA": ("spleen_trans_la_1", "spleen_trans_la_2"),
-    "ST_SA": ("spleen_trans_sa_1", "spleen_trans_sa_2"),
-}
 #: The top-left overlay rectangle (x0, y0, x1, y1) holding the view icon and the view text.
 MASK_RECT = (0, 0, 150, 72)
 _SKIN_ROW_PX = 76
