@@ -114,16 +114,12 @@ def _params(args: argparse.Namespace):
 
 
 def _warnings_to_stderr():
-    import sys
+    """Every gaze warning is shown (not once per code location); main() prints it as one line."""
     import warnings
 
     from sonomtl.gaze import GazeWarning
 
-    def show(message, category, filename, lineno, file=None, line=None):
-        print(f"sonomtl: warning: {message}", file=sys.stderr)
-
     warnings.simplefilter("always", GazeWarning)
-    warnings.showwarning = show
 
 
 def _run_fixations(args: argparse.Namespace) -> int:
