@@ -12,7 +12,13 @@ import torch.nn as nn
 from sonomtl.config import LossWeightConfig, OptimizerConfig, StageConfig
 from sonomtl.training.checkpoint import capture_rng_state, restore_rng_state
 from sonomtl.training.example import BlobDataset
-from sonomtl.training.sampling import SeededDataset, ShardedBatchSampler, SkipBatches, shard_indices
+from sonomtl.training.sampling import (
+    SeededDataset,
+    ShardedBatchSampler,
+    SkipBatches,
+    class_balanced_sampler,
+    shard_indices,
+)
 from sonomtl.training.schedules import build_lr_scheduler, loss_weight, lr_factor
 from sonomtl.training.stages import apply_stage_freezing, trained_parameters
 
@@ -52,6 +58,20 @@ def test_the_batch_order_depends_on_seed_and_epoch_only_and_skipping_resumes_it(
     assert len(SkipBatches(sampler, skip=4)) == 2
     ordered = ShardedBatchSampler(7, batch_size=2, shuffle=False, seed=0, drop_last=False)
     assert list(ordered) == [[0, 1], [2, 3], [4, 5], [6]]
+
+
+def test_class_balanced_batches_resume_exactly_after_skipping() -> None:
+    # M-SEN trains on class-balanced batches: a resumed run must see the same batches
+    labels = [0] * 30 + [1] * 7
+    fresh = class_balanced_sampler(labels, batch_size=4, seed=3, rank=0, world_size=1)
+    fresh.set_epoch(5)
+    epoch5 = list(fresh)
+    assert all(sorted(labels[i] for i in batch) == [0, 0, 1, 1] for batch in epoch5)
+    resumed = class_balanced_sampler(labels, batch_size=4, seed=3, rank=0, world_size=1)
+    resumed.set_epoch(5)
+    assert list(SkipBatches(resumed, skip=3)) == epoch5[3:]
+    resumed.set_epoch(6)
+    assert list(resumed) != epoch5
 
 
 def test_seeded_samples_do_not_depend_on_order_and_leave_the_global_rng_untouched() -> None:
