@@ -2,12 +2,14 @@
 
 Errors: an unreadable ``dataset.yaml``; manifest rows that break the contract
 (unknown labels or landmarks, NaN or non-positive pixel size, ...); missing,
-corrupt or truncated images, videos, DICOM files and attention maps; frame
+corrupt or truncated images, videos, DICOM files and attention maps; attention
+maps of neither the dataset's ``input_size`` nor the frame's size; frame
 indices past the end of a clip; landmarks outside the image; no pixel size
 where ``target_spacing_mm`` needs one; gaze logs named in ``dataset.yaml``
 that do not exist; subjects (or frames) in more than one split.
 Warnings: DICOM calibrations that do not fit their frame; landmarks given on
-frames whose class ``view_landmarks`` does not list them.
+frames whose class ``view_landmarks`` does not list them; fixation points off
+the frame (the data layer drops them).
 """
 
 from __future__ import annotations
@@ -200,9 +202,23 @@ class _FileChecker:
                 if not path.is_file():
                     raise InputError("attention map not found", file=path)
                 if self.decode:
-                    io.read_attention(path)
+                    shape = io.read_attention(path).shape
+                    allowed = {tuple(spec.input_size)} | ({tuple(hw[:2])} if hw else set())
+                    if shape not in allowed:
+                        sizes = " or ".join(f"{c}x{r}" for r, c in sorted(allowed))
+                        raise InputError(f"attention map is {shape[1]}x{shape[0]}; expected "
+                                         f"{sizes} (the input size or the frame's size)",
+                                         file=self.manifest)
             except InputError as error:
                 problems.append(Problem("error", error.message, error.file, row, "attention"))
+        if record.fixations and hw is not None:
+            off = [(x, y) for x, y in record.fixations
+                   if not (-0.5 <= x <= hw[1] - 0.5 and -0.5 <= y <= hw[0] - 0.5)]
+            if off:
+                problems.append(Problem(
+                    "warning", f"{len(off)} fixation point(s) lie off the {hw[1]}x{hw[0]} frame, "
+                    f"e.g. ({off[0][0]:g}, {off[0][1]:g}); they are ignored",
+                    str(self.manifest), row, "fixations"))
         if spec.target_spacing_mm is not None and spacing is None:
             problems.append(Problem("error", "pixel size unknown but dataset.yaml resamples to "
                                     "target_spacing_mm", str(self.manifest), row, "spacing_mm"))

@@ -11,13 +11,25 @@ the moved landmarks, normalise the intensity. The random draw depends only on
 Sample keys
 -----------
 ``image`` (1, H, W) float32; ``label`` int64 (-1 unlabelled); ``attention``
-(1, H, W) float32 when the row has a map; ``landmarks`` (L, 2) float32 in
+(1, H, W) float32 when the row has a map; ``fixation_map`` (1, H, W) float32,
+1 at the pixels of the row's gaze fixations (``fixations`` column) after the
+same geometry and augmentation as the frame, 0 elsewhere, when the row has
+fixation data (collated with ``has_fixations``); ``landmarks`` (L, 2) float32 in
 model-input pixels (NaN absent); ``landmark_mask`` (L,) bool; ``heatmaps``
 (L, H, W) float32 when the spec has landmarks; ``spacing_mm`` (2,) float32 of
 the model-input pixels (NaN unknown); ``subject``, ``sequence`` str;
 ``index`` int64 (position in the manifest's records); ``row`` int64 (manifest
 row); ``geometry`` (the preprocessing pipeline's ``to_dict()``: map model
 outputs back with ``Pipeline.from_dict(geometry).invert_points``).
+
+Attention maps (``attention`` column) come in one of two geometries: a map of
+the dataset's ``input_size`` is already in model-input space (what ``sonomtl
+gaze maps`` writes: the paper draws fixations after crop and resize), so only
+what follows the dataset's preprocessing (a resize to ``input_hw``, the
+augmentation) is applied to it; a map of the frame's own size goes through the
+same crop / resize / resampling as the frame. Any other size is an
+:class:`~sonomtl.errors.InputError` naming the row. A frame whose size equals
+``input_size`` is read the first way.
 """
 
 from __future__ import annotations
@@ -36,15 +48,19 @@ __all__ = [
     "NORMALISE_METHODS",
     "OPTIONAL_FIELDS",
     "UltrasoundDataset",
+    "PRESENCE_KEYS",
     "collate_samples",
     "default_heatmap_sigma_px",
+    "fixation_map_from_points",
     "make_augment",
 ]
 
 NORMALISE_METHODS = ("zscore", "sononet", "minmax", None)
 
-#: Fields that some samples have and others lack; the collate always adds ``has_<field>``.
-OPTIONAL_FIELDS = ("attention",)
+#: Fields that some samples have and others lack; the collate always adds their presence key.
+OPTIONAL_FIELDS = ("attention", "fixation_map")
+#: The presence flag the collate adds for a field (default ``has_<field>``).
+PRESENCE_KEYS = {"fixation_map": "has_fixations"}
 
 _STATIC_MASK_FRAMES = 16
 
@@ -52,6 +68,29 @@ _STATIC_MASK_FRAMES = 16
 def default_heatmap_sigma_px(input_hw: Sequence[int]) -> float:
     """Heat-map sigma when none is given: 2 % of the shorter model-input side (>= 1 px)."""
     return max(1.0, 0.02 * min(int(v) for v in input_hw))
+
+
+def fixation_map_from_points(points_xy: np.ndarray, *, hw: Sequence[int]) -> np.ndarray:
+    """Binary ``(H, W)`` float32 map: 1 at the pixel nearest each ``(x, y)`` point.
+
+    A point ``(x, y)`` marks row ``floor(y + 0.5)``, column ``floor(x + 0.5)``
+    (the pixel whose centre is nearest); points off the map or non-finite are
+    ignored.
+
+    Examples
+    --------
+    >>> fixation_map_from_points(np.array([[1.4, 0.6], [9.0, 0.0]]), hw=(2, 3)).tolist()
+    [[0.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    """
+    rows, cols = (int(v) for v in hw)
+    out = np.zeros((rows, cols), dtype=np.float32)
+    points = np.asarray(points_xy, dtype=np.float64).reshape(-1, 2)
+    with np.errstate(invalid="ignore"):
+        col = np.floor(points[:, 0] + 0.5)
+        row = np.floor(points[:, 1] + 0.5)
+        inside = (col >= 0) & (col < cols) & (row >= 0) & (row < rows)
+    out[row[inside].astype(np.int64), col[inside].astype(np.int64)] = 1.0
+    return out
 
 
 def make_augment(spec: DatasetSpec, **params: float) -> Any:
@@ -78,7 +117,14 @@ class UltrasoundDataset:
         Positions in the records to serve (a split); default all.
     augment
         ``callable(sample_of_numpy_arrays, rng) -> sample`` such as
-        :func:`make_augment`; ``None`` for none (evaluation).
+        :func:`make_augment`; ``None`` for none (evaluation). Fixation points
+        travel through it appended to ``landmarks`` (and ``landmark_mask``), so
+        they move exactly like landmarks.
+    input_hw
+        Model input size (rows, cols); default the dataset's ``input_size``.
+        When different, frames are preprocessed to ``input_size`` and then
+        resized (area averaging) to ``input_hw``; maps, landmarks and fixations
+        follow, and ``geometry`` includes that last resize.
     heatmap_sigma_px, heatmap_sigma_mm
         Gaussian sigma of the heat maps in model-input pixels, or in mm
         (needs the pixel size). Default :func:`default_heatmap_sigma_px`.
@@ -103,6 +149,7 @@ class UltrasoundDataset:
         *,
         indices: Sequence[int] | np.ndarray | None = None,
         augment: Callable[[dict[str, Any], np.random.Generator], dict[str, Any]] | None = None,
+        input_hw: Sequence[int] | None = None,
         heatmap_sigma_px: float | None = None,
         heatmap_sigma_mm: float | None = None,
         normalise: str | None = "zscore",
@@ -137,6 +184,14 @@ class UltrasoundDataset:
                             ("heatmap_sigma_mm", heatmap_sigma_mm)):
             if value is not None and not (np.isfinite(value) and value > 0):
                 raise ValueError(f"{name}: expected a positive number, got {value!r}")
+        self.input_hw = tuple(int(v) for v in self.spec.input_size)
+        if input_hw is not None:
+            values = tuple(input_hw)
+            if len(values) != 2 or not all(isinstance(v, (int, np.integer)) and v >= 1
+                                           for v in values):
+                raise ValueError(f"input_hw: expected (rows, cols) of positive integers, got "
+                                 f"{input_hw!r}")
+            self.input_hw = (int(values[0]), int(values[1]))
         self.augment = augment
         self.heatmap_sigma_px = heatmap_sigma_px
         self.heatmap_sigma_mm = heatmap_sigma_mm
@@ -178,9 +233,22 @@ class UltrasoundDataset:
                 self._cache[index] = base
         sample = {k: base[k] for k in ("image", "attention", "landmarks", "landmark_mask")
                   if base.get(k) is not None}
+        fixations = base.get("fixations")
         if self.augment is not None:
             rng = np.random.default_rng([self.seed, self.epoch, index])
+            n_landmarks = len(sample["landmarks"])
+            if fixations is not None and len(fixations):
+                # fixations ride along as extra landmarks: moved (and dropped) the same way
+                sample["landmarks"] = np.concatenate([sample["landmarks"],
+                                                      fixations.astype(np.float32)])
+                sample["landmark_mask"] = np.concatenate(
+                    [sample["landmark_mask"], np.ones(len(fixations), dtype=bool)])
             sample = self.augment(dict(sample), rng)
+            if fixations is not None and len(fixations):
+                moved = np.asarray(sample["landmarks"][n_landmarks:], dtype=np.float64)
+                fixations = moved[np.isfinite(moved).all(axis=1)]
+                sample["landmarks"] = sample["landmarks"][:n_landmarks]
+                sample["landmark_mask"] = sample["landmark_mask"][:n_landmarks]
         image = np.asarray(sample["image"], dtype=np.float32)
         if self.normalise is not None:
             from sonomtl.data.preprocess import normalise_intensity
@@ -204,6 +272,9 @@ class UltrasoundDataset:
         if sample.get("attention") is not None:
             attention = np.ascontiguousarray(sample["attention"], dtype=np.float32)
             out["attention"] = torch.from_numpy(attention[None])
+        if fixations is not None:
+            out["fixation_map"] = torch.from_numpy(
+                fixation_map_from_points(fixations, hw=image.shape)[None])
         if self.spec.landmarks:
             out["heatmaps"] = torch.from_numpy(self._heatmaps(points, mask, image.shape,
                                                               base["spacing_mm"]))
@@ -227,7 +298,13 @@ class UltrasoundDataset:
     def _preprocess(self, record: FrameRecord) -> dict[str, Any]:
         """Read + mask + geometry of one row (the deterministic, cacheable part)."""
         from sonomtl.data.io import read_attention, read_frame
-        from sonomtl.data.preprocess import auto_sector_box, mask_rectangles, plan_preprocessing
+        from sonomtl.data.preprocess import (
+            Pipeline,
+            Resize,
+            auto_sector_box,
+            mask_rectangles,
+            plan_preprocessing,
+        )
 
         spec = self.spec
         image, spacing = read_frame(self.root, record)
@@ -250,6 +327,9 @@ class UltrasoundDataset:
             raise InputError(f"cannot preprocess a {image.shape[1]}x{image.shape[0]} frame: "
                              f"{error}", file=self.root / "dataset.yaml", row=record.row,
                              field="crop") from None
+        dataset_ops = len(pipeline.ops)
+        if pipeline.output_hw != self.input_hw:
+            pipeline = Pipeline(pipeline.ops + (Resize(pipeline.output_hw, self.input_hw),))
         n_landmarks = len(spec.landmarks)
         points = np.full((n_landmarks, 2), np.nan)
         for name, xy in record.landmarks.items():
@@ -263,13 +343,19 @@ class UltrasoundDataset:
         attention = None
         if record.attention is not None:
             attention = read_attention(self.root / record.attention)
-            attention = pipeline.apply_image(_fit_map(attention, image.shape, record, self.root),
-                                             interpolation="area")
+            attention = _map_to_input(attention, pipeline, dataset_ops=dataset_ops,
+                                      frame_hw=image.shape[:2], record=record, root=self.root)
+        fixations = None
+        if record.fixations is not None:
+            moved_fix = pipeline.apply_points(np.asarray(record.fixations,
+                                                         dtype=np.float64).reshape(-1, 2))
+            fixations = moved_fix[_on_grid(moved_fix, rows, cols)]
         return {
             # "area" averages when shrinking (no aliasing of thin echoes), linear when enlarging.
             "image": pipeline.apply_image(image, interpolation="area").astype(np.float32,
                                                                               copy=False),
             "attention": None if attention is None else attention.astype(np.float32, copy=False),
+            "fixations": fixations,
             "landmarks": moved.astype(np.float32),
             "landmark_mask": inside,
             "spacing_mm": (np.nan, np.nan) if spacing is None else
@@ -298,19 +384,31 @@ class UltrasoundDataset:
         return mask if mask is not None and mask.shape == tuple(hw) else None
 
 
-def _fit_map(attention: np.ndarray, hw: tuple[int, ...], record: FrameRecord,
-             root: Path) -> np.ndarray:
-    """An attention map on the frame's pixel grid (a smaller map of the same aspect is resized)."""
-    if attention.shape == tuple(hw):
-        return attention
-    rows, cols = attention.shape
-    if abs(rows / cols - hw[0] / hw[1]) > 0.01 * hw[0] / hw[1]:
-        raise InputError(f"attention map is {cols}x{rows} but the frame is {hw[1]}x{hw[0]} "
-                         "(expected the same size or aspect ratio)", file=root / "manifest.csv",
-                         row=record.row, field="attention")
-    import cv2
+def _on_grid(points: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Points whose nearest pixel centre lies on a ``rows x cols`` grid."""
+    with np.errstate(invalid="ignore"):
+        col = np.floor(points[:, 0] + 0.5)
+        row = np.floor(points[:, 1] + 0.5)
+        return (col >= 0) & (col < cols) & (row >= 0) & (row < rows)
 
-    return cv2.resize(attention, (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
+
+def _map_to_input(attention: np.ndarray, pipeline: Any, *, dataset_ops: int,
+                  frame_hw: tuple[int, ...], record: FrameRecord, root: Path) -> np.ndarray:
+    """An attention map in model-input space (see the module docstring for the contract)."""
+    from sonomtl.data.preprocess import Pipeline
+
+    dataset_hw = pipeline.ops[dataset_ops - 1].output_hw
+    if attention.shape == tuple(dataset_hw):  # already at the dataset's input size
+        if dataset_ops == len(pipeline.ops):
+            return attention
+        return Pipeline(pipeline.ops[dataset_ops:]).apply_image(attention, interpolation="area")
+    if attention.shape == tuple(frame_hw):  # on the frame's grid: the frame's preprocessing
+        return pipeline.apply_image(attention, interpolation="area")
+    rows, cols = attention.shape
+    raise InputError(f"attention map is {cols}x{rows}; expected the dataset's input size "
+                     f"{dataset_hw[1]}x{dataset_hw[0]} (model-input space) or the frame's size "
+                     f"{frame_hw[1]}x{frame_hw[0]}", file=root / "manifest.csv", row=record.row,
+                     field="attention")
 
 
 # --------------------------------------------------------------------------- collate
@@ -321,7 +419,9 @@ def collate_samples(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
     Tensors are stacked; where a tensor field is missing in some samples (and
     always for :data:`OPTIONAL_FIELDS`), the gaps are filled (NaN for float
-    landmarks, 0 otherwise) and a ``has_<field>`` bool tensor ``(B,)`` is added.
+    landmarks, 0 otherwise) and a presence flag, a bool tensor ``(B,)``, is
+    added: ``has_<field>``, or :data:`PRESENCE_KEYS` (``fixation_map`` ->
+    ``has_fixations``).
     Strings, dicts and other values become lists (``None`` where missing);
     Python numbers become tensors.
 
@@ -361,7 +461,8 @@ def collate_samples(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             # default_collate stacks straight into shared memory inside DataLoader workers.
             batch[key] = default_collate([v if v is not None else fill for v in values])
             if not all(present) or key in OPTIONAL_FIELDS:
-                batch[f"has_{key}"] = torch.tensor(present, dtype=torch.bool)
+                batch[PRESENCE_KEYS.get(key, f"has_{key}")] = torch.tensor(present,
+                                                                          dtype=torch.bool)
         elif isinstance(example, (bool, int, float)) and all(present):
             batch[key] = torch.tensor(values)
         else:

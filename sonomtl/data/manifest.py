@@ -72,6 +72,7 @@ MANIFEST_FILES = ("manifest.csv", "manifest.parquet")
 MANIFEST_COLUMNS = (
     "image", "video", "frame", "subject", "sequence", "label", "label_2", "attention",
     "landmarks", "landmarks_2", "spacing_mm", "spacing_x_mm", "spacing_y_mm", "timestamp_ms",
+    "fixations",
 )
 
 
@@ -83,7 +84,10 @@ class FrameRecord:
     ``image`` and ``video`` is set; ``frame`` is the 0-based frame index for a
     video or multi-frame DICOM (``None`` for a single image). ``landmarks`` maps a
     landmark name to ``(x, y)`` in original-image pixels (absent ones omitted).
-    ``spacing_mm`` is ``(x, y)`` or ``None``. Unknown columns are kept in ``extra``.
+    ``spacing_mm`` is ``(x, y)`` or ``None``. ``fixations`` holds the ``(x, y)``
+    gaze fixation points on the frame in original-image pixels (``()``: gaze was
+    recorded but nothing was fixated; ``None``: no gaze data for the frame).
+    Unknown columns are kept in ``extra``.
     """
 
     row: int
@@ -99,6 +103,7 @@ class FrameRecord:
     landmarks_2: dict[str, tuple[float, float]] = field(default_factory=dict)
     spacing_mm: tuple[float, float] | None = None
     timestamp_ms: float | None = None
+    fixations: tuple[tuple[float, float], ...] | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -315,8 +320,34 @@ def _parse_row(values: dict[str, Any], *, row_number: int, spec: DatasetSpec,
         sequence=text("sequence"), label=labels["label"], label_2=labels["label_2"],
         attention=text("attention"), landmarks=points["landmarks"],
         landmarks_2=points["landmarks_2"], spacing_mm=spacing_mm,
-        timestamp_ms=number("timestamp_ms"), extra=extra,
+        timestamp_ms=number("timestamp_ms"),
+        fixations=_parse_fixations(values.get("fixations"), fail), extra=extra,
     )
+
+
+def _parse_fixations(value: Any, fail: Any) -> tuple[tuple[float, float], ...] | None:
+    """JSON ``[[x, y], ...]`` (``[]``: no fixation on the frame); blank: no gaze data."""
+    if _blank(value):
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            fail(f"expected a JSON list of [x, y] points: {error.msg}", "fixations")
+    if hasattr(value, "tolist"):  # a Parquet list column
+        value = value.tolist()
+    if not isinstance(value, (list, tuple)):
+        fail(f"expected a JSON list of [x, y] points, got {value!r}", "fixations")
+    points = []
+    for i, xy in enumerate(value):
+        if hasattr(xy, "tolist"):
+            xy = xy.tolist()
+        ok = isinstance(xy, (list, tuple)) and len(xy) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in xy)
+        if not ok or not all(math.isfinite(v) for v in xy):
+            fail(f"fixation {i}: expected [x, y] with finite numbers, got {xy!r}", "fixations")
+        points.append((float(xy[0]), float(xy[1])))
+    return tuple(points)
 
 
 def _parse_landmarks(value: Any, spec: DatasetSpec, fail: Any,
@@ -353,7 +384,7 @@ def record_to_row(record: FrameRecord) -> dict[str, Any]:
     row: dict[str, Any] = {k: getattr(record, k) for k in
                            ("image", "video", "frame", "subject", "sequence", "label", "label_2",
                             "attention", "landmarks", "landmarks_2", "spacing_mm",
-                            "timestamp_ms")}
+                            "timestamp_ms", "fixations")}
     row.update(record.extra)
     return row
 
@@ -371,6 +402,12 @@ def _cell(column: str, value: Any) -> str:
             if math.isfinite(x) and math.isfinite(y):
                 points[str(name)] = [x, y]
         return json.dumps(points) if points else ""
+    if column == "fixations":
+        if isinstance(value, str):
+            return value
+        # JSON floats are written with repr: the points read back exactly ("[]" = none).
+        points = value.tolist() if hasattr(value, "tolist") else value
+        return json.dumps([[float(x), float(y)] for x, y in points])
     if isinstance(value, bool):
         return str(value)
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars

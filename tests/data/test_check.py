@@ -128,3 +128,25 @@ def test_no_decode_only_checks_existence(tmp_path):
     (folder / "ok2.png").write_bytes(b"junk")
     assert check_dataset(folder, decode=False).ok
     assert not check_dataset(folder).ok
+
+
+def test_attention_maps_of_a_third_size_are_errors_and_off_frame_fixations_warnings(tmp_path):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    _png(folder / "ok.png")  # 20 columns x 10 rows; input size 4x6
+    for name, hw in (("input.npy", (4, 6)), ("frame.npy", (10, 20)), ("half.npy", (5, 10))):
+        np.save(folder / name, np.zeros(hw, np.float32))
+    spec = DatasetSpec(name="c", classes=("a", "b"), input_size=(4, 6))
+    write_dataset(folder, spec, [
+        {"image": "ok.png", "subject": "s1", "attention": "input.npy",
+         "fixations": [[19.5, 9.5], [0, 0]]},
+        {"image": "ok.png", "subject": "s2", "attention": "frame.npy", "fixations": []},
+        {"image": "ok.png", "subject": "s3", "attention": "half.npy",
+         "fixations": [[20.0, 1.0], [3.0, -0.6]]},
+    ])
+    report = check_dataset(folder)
+    found = {(p.severity, p.row, p.field) for p in report.problems}
+    assert found == {("error", 4, "attention"), ("warning", 4, "fixations")}
+    by_severity = {p.severity: p.message for p in report.problems}
+    assert "is 10x5; expected 6x4 or 20x10" in by_severity["error"]
+    assert by_severity["warning"].startswith("2 fixation point(s) lie off the 20x10 frame")

@@ -224,3 +224,150 @@ def test_dataloader_with_workers_batches_samples(tmp_path):
     serial = collate_samples([dataset[0], dataset[1]])
     torch.testing.assert_close(batches[0]["image"], serial["image"])  # same draws per index
     assert batches[1]["label"].tolist() == [0, -1]
+
+
+# ---------------------------------------------------------------- attention/fixation geometry
+
+#: A 120x160 frame cropped to rows 20-100, cols 40-140 (80x100), resized to 40x50: frame
+#: pixels (2r + 20, 2c + 40) and (2r + 21, 2c + 41) average into model pixel (r, c), and
+#: the frame point (x, y) = (2c + 40.5, 2r + 20.5) lands exactly on (c, r).
+GEO_SPEC = DatasetSpec(name="geo", classes=("a", "b"), landmarks=("dot",), input_size=(40, 50),
+                       crop=(20, 100, 40, 140))
+DOT_MODEL_RC = (20, 25)
+DOT_FRAME_XY = (2 * 25 + 40.5, 2 * 20 + 20.5)  # (90.5, 60.5)
+
+
+def _geometry_dataset(folder: Path, *, attention: np.ndarray | None,
+                      fixations: list | None = None, extra_rows: int = 0) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = np.full((120, 160), 30, np.uint8)
+    frame[60:62, 90:92] = 250  # the landmark's 2x2 block, centre (90.5, 60.5)
+    Image.fromarray(frame).save(folder / "f.png")
+    row = {"image": "f.png", "subject": "s", "label": "a", "landmarks": {"dot": DOT_FRAME_XY}}
+    if attention is not None:
+        np.save(folder / "att.npy", attention.astype(np.float32))
+        row["attention"] = "att.npy"
+    if fixations is not None:
+        row["fixations"] = fixations
+    rows = [row] + [{"image": "f.png", "subject": f"t{i}", "label": "b"}
+                    for i in range(extra_rows)]
+    return write_dataset(folder, GEO_SPEC, rows)
+
+
+def _argmax_rc(array) -> tuple[int, int]:
+    array = np.asarray(array)
+    return tuple(int(v) for v in np.unravel_index(np.argmax(array), array.shape))
+
+
+def _landmark_rc(sample) -> tuple[float, float]:
+    x, y = sample["landmarks"][0].tolist()
+    return (y, x)
+
+
+def test_a_map_at_the_input_size_is_in_model_input_space_and_used_as_is(tmp_path):
+    model_map = np.zeros((40, 50))
+    model_map[DOT_MODEL_RC] = 1.0
+    folder = _geometry_dataset(tmp_path / "d", attention=model_map)
+    sample = UltrasoundDataset(folder, normalise=None)[0]
+    attention = sample["attention"][0].numpy()
+    np.testing.assert_array_equal(attention, model_map)  # no crop/resize applied to it
+    assert _landmark_rc(sample) == DOT_MODEL_RC == _argmax_rc(attention)
+    assert _argmax_rc(sample["image"][0]) == DOT_MODEL_RC  # the frame's dot is there too
+
+
+def test_a_map_on_the_frame_grid_goes_through_the_frames_preprocessing(tmp_path):
+    frame_map = np.zeros((120, 160))
+    frame_map[60:62, 90:92] = 1.0  # same 2x2 block as the frame's dot
+    folder = _geometry_dataset(tmp_path / "d", attention=frame_map)
+    sample = UltrasoundDataset(folder, normalise=None)[0]
+    attention = sample["attention"][0].numpy()
+    assert attention.shape == (40, 50)
+    expected = np.zeros((40, 50))
+    expected[DOT_MODEL_RC] = 1.0  # area average of the 2x2 block = 1, nothing elsewhere
+    np.testing.assert_allclose(attention, expected, atol=1e-6)
+    assert _landmark_rc(sample) == DOT_MODEL_RC
+
+
+@pytest.mark.parametrize("grid", ["model", "frame"])
+def test_both_map_geometries_flip_with_the_frame_and_its_landmark(tmp_path, grid):
+    if grid == "model":
+        attention = np.zeros((40, 50))
+        attention[DOT_MODEL_RC] = 1.0
+    else:
+        attention = np.zeros((120, 160))
+        attention[60:62, 90:92] = 1.0
+    folder = _geometry_dataset(tmp_path / "d", attention=attention)
+    flip = make_augment(GEO_SPEC, flip_prob=1.0, rotate_deg=0.0)
+    sample = UltrasoundDataset(folder, normalise=None, augment=flip)[0]
+    flipped_rc = (DOT_MODEL_RC[0], 50 - 1 - DOT_MODEL_RC[1])  # (20, 24)
+    assert _argmax_rc(sample["attention"][0]) == flipped_rc == _landmark_rc(sample)
+    assert _argmax_rc(sample["image"][0]) == flipped_rc
+
+
+def test_a_map_of_any_other_size_names_the_row_and_field(tmp_path):
+    folder = _geometry_dataset(tmp_path / "d", attention=np.zeros((60, 80)))  # half the frame
+    with pytest.raises(InputError) as info:
+        UltrasoundDataset(folder)[0]
+    assert (info.value.row, info.value.field) == (2, "attention")
+    assert "50x40" in info.value.message and "160x120" in info.value.message
+
+
+def test_fixation_points_land_where_the_frames_landmark_does(tmp_path):
+    # one fixation on the dot, one cropped away (x = 10 < column 40), one off the frame
+    folder = _geometry_dataset(tmp_path / "d", attention=None, extra_rows=1,
+                               fixations=[list(DOT_FRAME_XY), [10.0, 50.0], [500.0, 500.0]])
+    dataset = UltrasoundDataset(folder, normalise=None)
+    sample, without = dataset[0], dataset[1]
+    fixation_map = sample["fixation_map"][0].numpy()
+    assert fixation_map.dtype == np.float32 and fixation_map.shape == (40, 50)
+    assert fixation_map.sum() == 1.0 and fixation_map[DOT_MODEL_RC] == 1.0
+    assert "fixation_map" not in without
+    batch = collate_samples([sample, without])
+    assert batch["has_fixations"].tolist() == [True, False]
+    assert float(batch["fixation_map"][1].sum()) == 0.0
+
+
+def test_fixation_points_move_with_the_augmentation_and_leave_with_rotation(tmp_path):
+    # (49.4, 20.0) on the model grid is frame (2 * 49.4 + 40.5, 60.5): the last column
+    near_edge = [2 * 49.4 + 40.5, 2 * 20 + 20.5]
+    folder = _geometry_dataset(tmp_path / "d", attention=None,
+                               fixations=[list(DOT_FRAME_XY), near_edge])
+    flip = make_augment(GEO_SPEC, flip_prob=1.0, rotate_deg=0.0)
+    flipped = UltrasoundDataset(folder, normalise=None, augment=flip)[0]
+    points = np.argwhere(flipped["fixation_map"][0].numpy() == 1).tolist()
+    # x -> 49 - x: 25 -> 24 and 49.4 -> -0.4, which rounds to column 0
+    assert points == [[20, 0], [20, 24]]
+    assert _landmark_rc(flipped) == (20, 24)  # landmarks are untouched by the extra points
+    assert flipped["landmarks"].shape == (1, 2) and flipped["landmark_mask"].tolist() == [True]
+
+
+def test_an_empty_fixation_list_gives_an_all_zero_map_that_counts_as_present(tmp_path):
+    folder = _geometry_dataset(tmp_path / "d", attention=None, fixations=[])
+    sample = UltrasoundDataset(folder, normalise=None)[0]
+    assert float(sample["fixation_map"].sum()) == 0.0
+    assert collate_samples([sample])["has_fixations"].tolist() == [True]
+
+
+def test_input_hw_resizes_after_preprocessing_and_maps_follow(tmp_path):
+    model_map = np.zeros((40, 50))
+    model_map[20:22, 24:26] = 1.0  # 2x2 block at the dataset's input size
+    folder = _geometry_dataset(tmp_path / "d", attention=model_map,
+                               fixations=[[2 * 24.5 + 40.5, 2 * 20.5 + 20.5]])
+    sample = UltrasoundDataset(folder, normalise=None, input_hw=(20, 25))[0]
+    expected = np.zeros((20, 25))
+    expected[10, 12] = 1.0  # the block averages into one pixel of the half-size input
+    np.testing.assert_allclose(sample["attention"][0].numpy(), expected, atol=1e-6)
+    np.testing.assert_array_equal(sample["fixation_map"][0].numpy(), expected)
+    # the landmark (25, 20) of the 40x50 grid is (12.25, 9.75) here, and maps back exactly
+    np.testing.assert_allclose(sample["landmarks"][0].numpy(), [12.25, 9.75])
+    back = Pipeline.from_dict(sample["geometry"]).invert_points(sample["landmarks"].numpy())
+    np.testing.assert_allclose(back, [DOT_FRAME_XY], atol=1e-5)
+
+
+def test_fixation_map_from_points_rounds_to_the_nearest_pixel_centre():
+    from sonomtl.data.dataset import fixation_map_from_points
+
+    points = np.array([[0.49, 0.0], [0.5, 1.0], [2.4, 1.6], [-0.6, 0.0], [np.nan, 1.0]])
+    expected = np.zeros((3, 3), np.float32)
+    expected[0, 0] = expected[1, 1] = expected[2, 2] = 1.0
+    np.testing.assert_array_equal(fixation_map_from_points(points, hw=(3, 3)), expected)

@@ -230,6 +230,12 @@ def test_blank_lines_keep_spreadsheet_row_numbers(tmp_path):
          "finite"),
         ("image,subject,landmarks\na.png,s1,[1 2]\n", 2, "landmarks", "JSON object"),
         ('image,subject,landmarks\na.png,s1,"[1, 2]"\n', 2, "landmarks", "JSON object"),
+        ("image,subject,fixations\na.png,s1,[[1 2]]\n", 2, "fixations", "JSON list"),
+        ('image,subject,fixations\na.png,s1,"{""x"": 1}"\n', 2, "fixations", "JSON list"),
+        ('image,subject,fixations\na.png,s1,"[[1, 2], [3]]"\n', 2, "fixations",
+         "fixation 1: expected [x, y]"),
+        ('image,subject,fixations\na.png,s1,"[[1, Infinity]]"\n', 2, "fixations", "finite"),
+        ('image,subject,fixations\na.png,s1,"[[true, 2]]"\n', 2, "fixations", "expected [x, y]"),
     ],
 )
 def test_bad_manifest_names_file_row_and_field(tmp_path, csv_text, row, field, words):
@@ -351,3 +357,24 @@ def test_parquet_manifest_reads_like_csv(tmp_path):
                    tmp_path / "manifest.parquet")
     error = _error(load_dataset, tmp_path)
     assert (error.row, error.field) == (2, "label")
+
+
+def test_fixations_column_reads_points_and_tells_none_from_empty(tmp_path):
+    _dataset(tmp_path, 'image,subject,fixations\na.png,s1,"[[1.5, 2], [300, 0.25]]"\n'
+                       "b.png,s1,[]\nc.png,s1,\n")
+    first, empty, absent = load_dataset(tmp_path)[1]
+    assert first.fixations == ((1.5, 2.0), (300.0, 0.25))
+    assert empty.fixations == () and absent.fixations is None
+
+
+def test_fixations_round_trip_through_the_manifest_bit_for_bit(tmp_path):
+    spec = spec_from_dict(yaml.safe_load(ABDOMINAL_YAML))
+    points = ((0.1 + 0.2, 1 / 3), (-0.5, 1e-17 + 7))
+    write_dataset(tmp_path, spec, [
+        {"image": "a.png", "subject": "s", "spacing_mm": 0.1, "fixations": points},
+        {"image": "b.png", "subject": "s", "spacing_mm": 0.1, "fixations": []},
+        {"image": "c.png", "subject": "s", "spacing_mm": 0.1}])
+    records = load_dataset(tmp_path)[1]
+    assert [r.fixations for r in records] == [points, (), None]
+    update_manifest_column(tmp_path, "fixations", {3: [[4.0, 5.0]]})
+    assert load_dataset(tmp_path)[1][1].fixations == ((4.0, 5.0),)
