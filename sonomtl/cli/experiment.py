@@ -96,6 +96,8 @@ def _register_abdominal(group: argparse._SubParsersAction) -> None:
                            dest="model_configs",
                            help="use CONFIG for model NAME (repeatable; selects it)")
     abdominal.add_argument("--seed", type=int, default=0, help="split and training seed")
+    abdominal.add_argument("--timing-iters", type=int, default=3,
+                           help="timed 512x512 CPU passes, median reported (0: no timing)")
     abdominal.add_argument("--set", nargs="*", default=[], metavar="key=value", dest="overrides",
                            help="extra config overrides for every run "
                            "(e.g. trainer.accelerator=gpu)")
@@ -116,7 +118,7 @@ def _abdominal(args: argparse.Namespace) -> int:
         configs[name] = path
     results = run_abdominal_experiment(
         data=args.data, out=args.out, scale=args.scale, models=args.models, configs=configs,
-        seed=args.seed, overrides=args.overrides,
+        seed=args.seed, overrides=args.overrides, timing_iters=args.timing_iters,
         log=lambda line: print(line, file=sys.stderr, flush=True))
     print(f"{args.out}: {', '.join(results['tables'])} ({results['wall_time_s']:.0f} s)")
     return 0

@@ -183,8 +183,13 @@ def _read_raw(path: Path) -> dict[str, Any]:
     return raw
 
 
-def _train_or_reuse(config: Any, run_dir: Path, log: Callable[[str], None]) -> tuple[Any, Any]:
-    """``(module, task)`` of a finished run in ``run_dir``, training it first when needed."""
+def _train_or_reuse(
+    config: Any, run_dir: Path, log: Callable[[str], None]
+) -> tuple[Any, Any, Any]:
+    """``(module, task, config)`` of a finished run in ``run_dir``, training it first if needed.
+
+    A reused run brings its own saved config (its split and preprocessing are scored).
+    """
     from sonomtl.config import load_config
     from sonomtl.training.checkpoint import latest_checkpoint, load_weights
     from sonomtl.training.run import train
@@ -197,7 +202,7 @@ def _train_or_reuse(config: Any, run_dir: Path, log: Callable[[str], None]) -> t
         log(f"train {run_dir}")
         result = train(config, run_dir=run_dir, resume=(run_dir / "config.yaml").is_file())
         log(f"  done in {time.perf_counter() - started:.0f} s")
-        return result.modules["net"], result.task
+        return result.modules["net"], result.task, config
     log(f"reuse the finished run {run_dir}")
     config = load_config(run_dir / "config.yaml")
     task = build_task(config.task.name, params=config.task.params)
@@ -205,7 +210,7 @@ def _train_or_reuse(config: Any, run_dir: Path, log: Callable[[str], None]) -> t
                for name, m in config.modules.items()}
     load_weights(paths.weights, modules)
     task.build_datasets(root=config.data.root, params=config.data.params, seed=config.seed)
-    return modules["net"], task
+    return modules["net"], task, config
 
 
 def _checkpoint_finished(paths: Any) -> bool:
@@ -305,7 +310,7 @@ def run_abdominal_experiment(
                 config.task.params["annotated_only"] = True
             if landmark_task is not None:
                 _fit_batch_size(config, records, spec.landmark_tasks[landmark_task], log)
-            module, task = _train_or_reuse(config, run_root / run_name, log)
+            module, task, config = _train_or_reuse(config, run_root / run_name, log)
             run_spec, test = _test_dataset(config)
             trained.setdefault(name, {})[landmark_task or name] = {
                 "module": module, "task": task, "config": config, "spec": run_spec,
