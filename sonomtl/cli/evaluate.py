@@ -1,0 +1,49 @@
+"""``sonomtl evaluate``: a trained run on its held-out data -> results.json and figures."""
+
+from __future__ import annotations
+
+import argparse
+
+from sonomtl.cli._common import add_command
+
+__all__ = ["register"]
+
+_EXAMPLES = """
+  sonomtl evaluate runs/demo/runs/msen
+  sonomtl evaluate runs/demo/runs/abdominal --split all --out /tmp/abdominal-all/results.json
+  sonomtl evaluate runs/msen_bce --data runs/data/sweeps --split test
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``evaluate`` command."""
+    parser = add_command(
+        subparsers,
+        "evaluate",
+        help="evaluate a trained run on its held-out split: results.json + figures",
+        description=(
+            "Load the run's config.yaml and last checkpoint, rebuild the split it trained with "
+            "(fold / test fraction / seed from the config), predict, and write results.json "
+            "(classification, saliency, landmarks and measurement errors in mm, timing, model) "
+            "and the report's figure inputs in figures/ beside it."
+        ),
+        examples=_EXAMPLES,
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="the run folder")
+    parser.add_argument("--data", metavar="DATASET", default=None,
+                        help="dataset folder (default: the config's data.root)")
+    parser.add_argument("--split", choices=("test", "val", "all"), default="test",
+                        help="held-out split to score (default: %(default)s)")
+    parser.add_argument("--out", metavar="RESULTS_JSON", default=None,
+                        help="results file (default: RUN_DIR/results.json); figures/ beside it")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="frames per forward pass (default: the config's)")
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from sonomtl.evaluation import evaluate_run
+
+    evaluate_run(args.run_dir, data=args.data, split=args.split, out=args.out,
+                 batch_size=args.batch_size, log=print)
+    return 0

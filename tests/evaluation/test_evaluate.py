@@ -1,0 +1,170 @@
+"""``sonomtl evaluate``: results.json of tiny trained runs equals an independent computation."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from sonomtl.cli import main
+
+
+def _train(config_name, data, out_dir, extra):
+    from sonomtl.config import load_config
+    from sonomtl.training.run import train
+
+    config = load_config(f"configs/demo/{config_name}.yaml",
+                         [f"data.root={data}", f"out_dir={out_dir}",
+                          "trainer.progress_bar=false", *extra])
+    return train(config)
+
+
+@pytest.fixture(scope="module")
+def msen_run(tmp_path_factory):
+    from sonomtl.data.synthetic import generate_sweeps
+    from sonomtl.gaze.dataset_maps import write_dataset_attention_maps
+
+    root = tmp_path_factory.mktemp("msen")
+    data = generate_sweeps(root / "sweeps", subjects=3, frames_per_clip=6, seed=1, video=False)
+    write_dataset_attention_maps(data)
+    result = _train("msen", data, root / "runs",
+                    ["stages.pretrain.epochs=1", "stages.adversarial.steps=2",
+                     "data.params.input_hw=[32,32]", "modules.D.kwargs.input_hw=[32,32]",
+                     "data.batch_size=4"])
+    return result
+
+
+@pytest.fixture(scope="module")
+def abdominal_run(tmp_path_factory):
+    from sonomtl.data.synthetic import generate_abdominal
+
+    root = tmp_path_factory.mktemp("abdominal")
+    data = generate_abdominal(root / "abd", images=22, seed=2, input_size=64, subjects=6,
+                              second_annotator_fraction=1.0)
+    return _train("abdominal", data, root / "runs",
+                  ["stages.landmarks.epochs=1", "stages.views.epochs=1",
+                   "modules.net.kwargs.gcn_kernel=3"])
+
+
+@pytest.mark.slow
+def test_msen_results_equal_an_independent_computation_on_the_trained_modules(msen_run, capsys):
+    import torch
+    from sklearn.metrics import confusion_matrix
+
+    run_dir = msen_run.run_dir
+    assert main(["evaluate", str(run_dir)]) == 0, capsys.readouterr().err
+    results = json.loads((run_dir / "results.json").read_text())
+    assert {"classification", "saliency", "timing", "model", "evaluation"} <= set(results)
+    # the held-out fold, predicted by the modules train() returned (not the checkpoint)
+    from sonomtl.config import load_config
+
+    task = msen_run.task
+    config = load_config(run_dir / "config.yaml")
+    val = task.build_datasets(root=config.data.root, params=dict(config.data.params),
+                              seed=config.seed).val
+    generator = msen_run.modules["G"].eval()
+    labels, predicted, maps, truth, fixations = [], [], [], [], []
+    with torch.no_grad():
+        for k in range(len(val)):
+            sample = val[k]
+            out = generator(sample["image"][None])
+            labels.append(int(sample["label"]))
+            predicted.append(int(out.logits.argmax(1)))
+            maps.append(out.attention[0, 0].numpy())
+            truth.append(sample["attention"][0].numpy())
+            if "fixation_map" in sample:
+                fixations.append(sample["fixation_map"][0].numpy())
+    expected = confusion_matrix(labels, predicted, labels=[0, 1])
+    assert results["classification"]["confusion_matrix"] == expected.tolist()
+    assert results["classification"]["accuracy"] == pytest.approx(np.trace(expected) / len(labels))
+    assert results["evaluation"]["frames"] == len(labels)
+    saliency = results["saliency"]
+    if fixations:  # recorded fixations: NSS = mean z-scored prediction at the fixated pixels
+        assert saliency["fixations"] == "fixation_map"
+        used = [(m, f) for m, f in zip(maps, fixations) if f.max() > 0]
+        nss = [((m - m.mean()) / m.std())[f > 0].mean() for m, f in used]
+        assert saliency["n_images"] == len(used) > 0
+        assert saliency["NSS"] == pytest.approx(float(np.mean(nss)), rel=1e-4, abs=1e-5)
+    else:  # no fixation points in the dataset: the fixation metrics are not invented
+        assert saliency["fixations"] == "none" and saliency["NSS"] is None
+    used = [(m, t) for m, t in zip(maps, truth) if t.max() > 0]
+    cc = [np.corrcoef(m.ravel(), t.ravel())[0, 1] for m, t in used]
+    assert saliency["CC"] == pytest.approx(float(np.mean(cc)), rel=1e-4, abs=1e-5)
+    params = sum(p.numel() for p in generator.parameters())
+    assert results["model"]["parameters"] == params
+    with np.load(run_dir / "figures" / "attention_examples.npz", allow_pickle=False) as grid:
+        assert grid["predictions"].shape == (1, *grid["frames"].shape)
+        assert grid["frames"].shape[1:] == (32, 32)
+        assert grid["model_names"].tolist() == [run_dir.name]
+
+
+@pytest.mark.slow
+def test_abdominal_point_and_measurement_errors_equal_a_hand_computation(abdominal_run,
+                                                                          tmp_path, capsys):
+    from sonomtl.data.manifest import load_dataset
+    from sonomtl.evaluation import abdominal_results, load_run
+
+    run_dir = abdominal_run.run_dir
+    out = tmp_path / "eval" / "results.json"
+    assert main(["evaluate", str(run_dir), "--out", str(out)]) == 0, capsys.readouterr().err
+    results = json.loads(out.read_text())
+    assert {"classification", "landmarks", "timing", "model", "human"} <= set(results)
+    _, pred = abdominal_results(load_run(run_dir), split="test")
+    spec, _ = load_dataset(load_run(run_dir).data_root)
+    errors_mm, measured = [], {}
+    for k, record in enumerate(pred["records"]):
+        sx, sy = record.spacing_mm
+        for name, (tx, ty) in record.landmarks.items():
+            px, py = pred["points"][k, spec.landmark_index(name)]
+            errors_mm.append(np.hypot((px - tx) * sx, (py - ty) * sy))
+        for m, definition in spec.measurements.items():
+            a, b = definition.landmarks
+            if a in record.landmarks and b in record.landmarks:
+                def length(p, q, sx=sx, sy=sy):
+                    return np.hypot((p[0] - q[0]) * sx, (p[1] - q[1]) * sy)
+                true = length(record.landmarks[a], record.landmarks[b])
+                guess = length(pred["points"][k, spec.landmark_index(a)],
+                               pred["points"][k, spec.landmark_index(b)])
+                measured.setdefault(m, []).append(abs(guess - true))
+    assert errors_mm, "the test split must hold annotated frames"
+    mean = results["landmarks"]["point_error_mm"]["mean"]["mean"]
+    assert mean == pytest.approx(float(np.mean(errors_mm)), rel=1e-6)
+    for m, values in measured.items():
+        got = results["landmarks"]["measurement_abs_error_mm"][m]
+        assert got["n"] == len(values)
+        assert got["mean"] == pytest.approx(float(np.mean(values)), rel=1e-6)
+        assert got["median"] == pytest.approx(float(np.median(values)), rel=1e-6)
+    # every frame has a second annotation: the Human row scores it against the first
+    assert results["human"]["landmarks"]["n_images"] == results["landmarks"]["n_images"]
+    assert results["classification"]["n"] == results["evaluation"]["frames"]
+    examples = json.loads((out.parent / "figures" / "landmark_examples.json").read_text())
+    first = examples["examples"][0]
+    assert (out.parent / "figures" / first["image"]).is_file()
+    assert set(first["prediction"]) == set(first["truth"])
+
+
+def test_missing_run_checkpoint_or_dataset_exit_2_with_one_line(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path / "absent")]) == 2
+    assert "run folder not found" in capsys.readouterr().err
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy("configs/demo/msen.yaml", run / "config.yaml")
+    assert main(["evaluate", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "no checkpoint" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_a_missing_dataset_exits_2_naming_data_root(msen_run, tmp_path, capsys):
+    assert main(["evaluate", str(msen_run.run_dir), "--data", str(tmp_path / "gone")]) == 2
+    assert "data.root" in capsys.readouterr().err
+
+
+def test_unknown_split_is_refused(tmp_path):
+    from sonomtl.errors import InputError
+    from sonomtl.evaluation import evaluate_run
+
+    with pytest.raises(InputError, match="unknown split"):
+        evaluate_run(tmp_path, split="train")
