@@ -95,3 +95,39 @@ def test_tiny_experiment_writes_table1_views_sizes_and_figures_then_reuses_runs(
     capsys.readouterr()
     assert main(args) == 0
     assert capsys.readouterr().err.count("reuse the finished run") == 3
+
+
+def test_one_pass_returns_the_predicted_views_landmarks_and_measurements(tiny_abdominal):
+    from sonomtl.experiments.abdominal_eval import one_pass
+    from sonomtl.experiments.abdominal_scoring import original_spacing
+    from sonomtl.metrics.landmarks import measurement_values_mm
+    from sonomtl.training.abdominal_task import AbdominalTask, load_split_datasets
+
+    params = {"input_size": 128, "target_spacing_mm": 2.0, "test_fraction": 0.5}
+    spec, records, datasets = load_split_datasets(str(tiny_abdominal), params=params, seed=0)
+    test, task = datasets["test"], AbdominalTask(params={})
+    samples = [test[k] for k in range(len(test)) if records[int(test.indices[k])].landmarks][:4]
+    batch = task.collate(samples)
+
+    class ViewOracle(torch.nn.Module):
+        def forward(self, image):
+            logits = torch.nn.functional.one_hot(batch["label"], len(spec.classes)).float()
+            return {"view_logits": logits, "heatmaps": batch["heatmaps"]}
+
+    chosen = [records[int(i)] for i in batch["index"]]
+    answers = one_pass(ViewOracle(), task, batch, spec=spec,
+                       spacing_mm=original_spacing(chosen))
+    definitions = {m: {"type": d.type, "landmarks": list(d.landmarks)}
+                   for m, d in spec.measurements.items()}
+    for answer, record in zip(answers, chosen):
+        assert answer["view"] == record.label
+        assert set(answer["landmarks"]) == set(spec.view_landmarks[record.label])
+        for name, xy in answer["landmarks"].items():
+            scale = np.asarray(record.spacing_mm)
+            assert np.linalg.norm((np.asarray(xy) - record.landmarks[name]) * scale) < 1.0
+        points = np.array([[record.landmarks.get(n, (np.nan, np.nan)) for n in spec.landmarks]])
+        truth = measurement_values_mm(points, landmark_names=list(spec.landmarks),
+                                      measurements=definitions, spacing_mm=record.spacing_mm)
+        assert answer["measurements_mm"]  # every annotated view has a measurement
+        for name, value in answer["measurements_mm"].items():
+            assert value == pytest.approx(float(truth[name][0]), abs=1.5)
