@@ -72,13 +72,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fixations.set_defaults(func=_run_fixations)
 
     maps = add_command(
-        commands, "maps", help="attention maps for a dataset's frames; fills 'attention'",
+        commands, "maps",
+        help="attention maps for a dataset's frames; fills 'attention' and 'fixations'",
         description=(
             "For every frame of each sequence with a gaze log (dataset.yaml gaze.logs): "
             "fixations on screen while the frame was shown, mapped into the frame and through "
             "its crop/resize, drawn as a binary map at the input size, blurred with a Gaussian "
             "of --sigma-deg visual angle, normalised; saved as .npy float32 under "
-            "DATASET/attention/ and written into the manifest's attention column."
+            "DATASET/attention/ and written into the manifest's attention column. The "
+            "fixation points themselves go into the fixations column (JSON [[x, y], ...] in "
+            "original frame pixels; off-frame fixations left out), for NSS/IG/AUC."
         ),
         examples=_MAPS_EXAMPLES,
     )

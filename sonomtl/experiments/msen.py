@@ -32,6 +32,7 @@ from sonomtl.errors import InputError
 __all__ = [
     "MSEN_ROWS",
     "QUICK_OVERRIDES",
+    "QUICK_THREADS",
     "SCALES",
     "default_config_dir",
     "run_msen_experiment",
@@ -64,6 +65,8 @@ QUICK_OVERRIDES: tuple[str, ...] = (
     "stages.pretrain.epochs=3",
 )
 _QUICK_ADVERSARIAL = ("stages.adversarial.steps=20", "modules.D.kwargs.input_hw=[64,64]")
+#: torch CPU threads of the ``quick`` scale (see :func:`run_msen_experiment`).
+QUICK_THREADS = 1
 _QUICK_FOLDS = 2
 _PAPER_FOLDS = 5
 _EXAMPLES = 4
@@ -90,7 +93,10 @@ def _ensure_attention(data: Path, log: Callable[[str], None]) -> tuple[Any, list
     from sonomtl.data.manifest import load_dataset
 
     spec, records = load_dataset(data)
-    if not any(r.attention for r in records):
+    no_maps = not any(r.attention for r in records)
+    # maps made before the fixations column existed: make both again from the logs
+    no_fixations = spec.gaze is not None and all(r.fixations is None for r in records)
+    if no_maps or no_fixations:
         if spec.gaze is None:
             raise InputError("the manifest has no attention maps and dataset.yaml no gaze: "
                              "block to make them from", file=data / "manifest.csv",
@@ -98,9 +104,11 @@ def _ensure_attention(data: Path, log: Callable[[str], None]) -> tuple[Any, list
         from sonomtl.gaze.dataset_maps import write_dataset_attention_maps
 
         summary = write_dataset_attention_maps(data)
-        log(f"attention maps from the gaze logs: {summary.maps_written} frames "
+        log(f"attention maps and fixations from the gaze logs: {summary.maps_written} frames "
             f"(as 'sonomtl gaze maps {data}')")
         spec, records = load_dataset(data)
+    if not any(r.fixations for r in records):
+        log("no fixations in the manifest: NSS, IG and AUC are not computed (n/a)")
     return spec, records
 
 
@@ -139,6 +147,8 @@ def _predict(result: Any, config: Any) -> dict[str, np.ndarray]:
             outputs["image"] = batch["image"][:, 0]
             if "attention" in batch:
                 outputs["truth"] = batch["attention"][:, 0]
+            if "fixation_map" in batch:
+                outputs["fixations"] = batch["fixation_map"][:, 0]
             for key, value in outputs.items():
                 parts.setdefault(key, []).append(value.detach().cpu().numpy())
     return {k: np.concatenate(v) for k, v in parts.items()}
@@ -154,6 +164,7 @@ def run_msen_experiment(
     seed: int = 0,
     config_dir: str | os.PathLike[str] | None = None,
     overrides: Sequence[str] = (),
+    threads: int | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Train and evaluate the rows of Tables 1-2; write results.json, tables.md and figures.
@@ -177,6 +188,10 @@ def run_msen_experiment(
         Folder of the configs (default ``configs/msen``).
     overrides
         Extra dotted overrides for every config (after the scale's).
+    threads
+        CPU threads for torch during the runs (restored afterwards). Default:
+        :data:`QUICK_THREADS` for ``quick`` (small tensors gain little from more
+        threads, and lose much on a shared CPU), torch's own setting for ``paper``.
     log
         Progress lines go here.
 
@@ -185,6 +200,29 @@ def run_msen_experiment(
     dict
         The contents of results.json.
     """
+    if scale not in SCALES:
+        raise ValueError(f"scale: expected one of {SCALES}, got {scale!r}")
+    if threads is None and scale == "quick":
+        threads = QUICK_THREADS
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads: expected a positive int, got {threads!r}")
+    import torch
+
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _run(data=data, out=out, folds=folds, scale=scale, rows=rows, seed=seed,
+                    config_dir=config_dir, overrides=overrides, threads=threads, log=log)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: int | None,
+         scale: str, rows: Sequence[str] | None, seed: int,
+         config_dir: str | os.PathLike[str] | None, overrides: Sequence[str],
+         threads: int | None, log: Callable[[str], None]) -> dict[str, Any]:
+    """The body of :func:`run_msen_experiment` (arguments checked, threads set)."""
     from sonomtl.config import load_config
     from sonomtl.experiments.msen_tables import (
         compare,
@@ -200,8 +238,6 @@ def run_msen_experiment(
     from sonomtl.training.msen_task import resolve_weights_path
     from sonomtl.training.run import train
 
-    if scale not in SCALES:
-        raise ValueError(f"scale: expected one of {SCALES}, got {scale!r}")
     started = time.perf_counter()
     data, out = Path(data), Path(out)
     folds = int(folds or (_QUICK_FOLDS if scale == "quick" else _PAPER_FOLDS))
@@ -247,6 +283,7 @@ def run_msen_experiment(
             if "attention" in pred:
                 hw = pred["attention"].shape[1:]
                 figures["saliency"] = fold_saliency(pred["attention"], pred["truth"],
+                                                    fixation_maps=pred.get("fixations"),
                                                     baseline_map=centre_bias_map(hw))
                 maps_by_row.setdefault(name, {}).update(
                     {int(i): (im, t, a) for i, im, t, a in
@@ -255,7 +292,8 @@ def run_msen_experiment(
                 if len(bias_folds) == fold:  # once per fold, on the first map model's frames
                     bias = np.broadcast_to(centre_bias_map(hw), pred["truth"].shape)
                     bias_folds.append({"saliency": fold_saliency(
-                        bias, pred["truth"], baseline_map=centre_bias_map(hw))})
+                        bias, pred["truth"], fixation_maps=pred.get("fixations"),
+                        baseline_map=centre_bias_map(hw))})
             per_fold.setdefault(name, []).append(figures)
             shown = ", ".join(f"{k} {v:.2f}" for section in ("classification", "saliency")
                               for k, v in figures.get(section, {}).items()
@@ -271,7 +309,7 @@ def run_msen_experiment(
                                                            "accuracy"))
         if "saliency" in fold_list[0]:
             summary["saliency"] = summarise_folds(
-                [f["saliency"] for f in fold_list], ("IG", "CC", "NSS", "SIM", "AUC"))
+                [f["saliency"] for f in fold_list], ("IG", "CC", "NSS", "SIM", "AUC", "sAUC"))
         summaries[name] = summary
     all_rows = list(MSEN_ROWS) + [CENTRE_BIAS]
     comparisons = [c for c in (compare(summaries, a, b, section=s, metric=m)
@@ -298,6 +336,7 @@ def run_msen_experiment(
         "scale": scale,
         "folds": folds,
         "seed": seed,
+        "torch_threads": threads,
         "sononet_pretrained": pretrained_ok,
         "wall_time_s": time.perf_counter() - started,
         "overrides": settings,

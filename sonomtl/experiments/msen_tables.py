@@ -20,9 +20,9 @@ import numpy as np
 
 __all__ = [
     "CLASSIFICATION_KEYS",
+    "SALIENCY_EXTRA_KEYS",
     "SALIENCY_TABLE_KEYS",
     "compare",
-    "fixation_points_from_map",
     "fold_classification",
     "fold_saliency",
     "markdown_tables",
@@ -37,42 +37,9 @@ CLASSIFICATION_KEYS: tuple[str, ...] = ("precision", "recall", "f1")
 SALIENCY_TABLE_KEYS: dict[str, str] = {
     "IG": "IG", "CC": "CC", "NSS": "NSS", "SIM": "SIM", "AUC": "AUC_Judd",
 }
-
-
-def fixation_points_from_map(attention: np.ndarray, *, min_fraction: float = 0.5) -> np.ndarray:
-    """Fixation map of a ground-truth attention map: its local maxima above ``min_fraction * max``.
-
-    The gaze pipeline stores only the blurred maps; a fixation drawn with a
-    Gaussian is the local maximum at its centre (while fixations are further
-    apart than about one sigma), so these maxima stand in for the fixated
-    pixels that NSS, IG and AUC need.
-
-    Parameters
-    ----------
-    attention
-        ``(N, H, W)`` or ``(H, W)`` non-negative maps.
-    min_fraction
-        Maxima below this fraction of the map's maximum are ignored.
-
-    Returns
-    -------
-    numpy.ndarray
-        Same shape, float32, 1 at the fixations and 0 elsewhere (all 0 for an empty map).
-    """
-    from scipy.ndimage import maximum_filter
-
-    maps = np.asarray(attention, dtype=np.float32)
-    if maps.ndim not in (2, 3):
-        raise ValueError(f"attention: expected (H, W) or (N, H, W), got shape {maps.shape}")
-    batch = maps[None] if maps.ndim == 2 else maps
-    out = np.zeros_like(batch)
-    for i, single in enumerate(batch):
-        peak = float(single.max())
-        if peak <= 0:
-            continue
-        local = maximum_filter(single, size=3, mode="constant", cval=-np.inf)
-        out[i] = (single == local) & (single >= min_fraction * peak)
-    return out[0] if maps.ndim == 2 else out
+#: Figures reported per fold beside Table 2's (not in the paper's table).
+SALIENCY_EXTRA_KEYS: dict[str, str] = {"sAUC": "sAUC"}
+_FIXATION_METRICS = ("IG", "NSS", "AUC_Judd", "sAUC")
 
 
 def fold_classification(
@@ -90,24 +57,45 @@ def fold_classification(
 
 
 def fold_saliency(
-    predicted: np.ndarray, ground_truth: np.ndarray, *, baseline_map: np.ndarray
+    predicted: np.ndarray, ground_truth: np.ndarray, *, fixation_maps: np.ndarray | None,
+    baseline_map: np.ndarray,
 ) -> dict[str, float]:
-    """Mean IG, CC, NSS, SIM, AUC (Judd) of one fold's maps ``(N, H, W)``.
+    """Mean IG, CC, NSS, SIM, AUC (Judd) and sAUC of one fold's maps ``(N, H, W)``.
 
-    CC and SIM compare with the ground-truth maps; NSS, IG and AUC with their
-    fixations (:func:`fixation_points_from_map`); IG against ``baseline_map``.
-    Frames whose ground truth is empty are left out.
+    CC and SIM compare with the ground-truth maps, over the frames whose
+    ground truth is not empty; NSS, IG, AUC-Judd and the shuffled AUC (the
+    other frames' fixations of the fold as negatives) score against the
+    recorded fixations (``fixation_maps``: 1 at each fixated pixel, the data
+    layer's ``fixation_map``), over the frames with at least one fixation;
+    IG against ``baseline_map``. Without ``fixation_maps`` (no fixation data)
+    those four are NaN. ``n`` and ``n_fixated`` count the frames used.
     """
-    from sonomtl.metrics.saliency import compute_saliency_metrics
+    from sonomtl.metrics.saliency import compute_cc, compute_saliency_metrics, compute_sim
 
+    maps = np.asarray(predicted, dtype=np.float32)
     truth = np.asarray(ground_truth, dtype=np.float32)
     keep = truth.reshape(len(truth), -1).max(axis=1) > 0
-    fixations = fixation_points_from_map(truth[keep])
-    per_image = compute_saliency_metrics(np.asarray(predicted, dtype=np.float32)[keep], fixations,
-                                         attention_maps=truth[keep], baseline_map=baseline_map)
-    out = {column: float(np.nanmean(per_image[key])) for column, key in
-           SALIENCY_TABLE_KEYS.items()}
+    out = {column: float("nan") for column in (*SALIENCY_TABLE_KEYS, *SALIENCY_EXTRA_KEYS)}
+    if keep.any():
+        out["CC"] = float(np.nanmean(compute_cc(maps[keep], truth[keep])))
+        out["SIM"] = float(np.nanmean(compute_sim(maps[keep], truth[keep])))
+    fixated = np.zeros(len(maps), dtype=bool)
+    if fixation_maps is not None:
+        fixations = np.asarray(fixation_maps, dtype=np.float32)
+        if fixations.shape != maps.shape:
+            raise ValueError(f"fixation_maps: expected shape {maps.shape}, got "
+                             f"{fixations.shape}")
+        fixated = fixations.reshape(len(fixations), -1).max(axis=1) > 0
+        if fixated.any():
+            per_image = compute_saliency_metrics(maps[fixated], fixations[fixated],
+                                                 attention_maps=truth[fixated],
+                                                 baseline_map=baseline_map)
+            columns = {**SALIENCY_TABLE_KEYS, **SALIENCY_EXTRA_KEYS}
+            for column, key in columns.items():
+                if key in _FIXATION_METRICS:
+                    out[column] = float(np.nanmean(per_image[key]))
     out["n"] = int(keep.sum())
+    out["n_fixated"] = int(fixated.sum())
     return out
 
 

@@ -5,7 +5,10 @@ detect fixations, assign them to frames by ``timestamp_ms``, map their centroids
 the screen into the frame (``image_rect_px``) and through the frame's own
 preprocessing (crop, resize or resampling: :func:`sonomtl.data.preprocess.plan_preprocessing`),
 draw the map at the model input size and save it as ``.npy`` float32; the manifest's
-``attention`` column then points at the maps.
+``attention`` column then points at the maps, and its ``fixations`` column holds each
+frame's fixation centroids in original frame pixels (JSON ``[[x, y], ...]``, the exact
+result of the screen -> frame mapping, fixations off the frame left out), from which
+the data layer draws the fixation maps that NSS, IG and AUC score against.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class MapsSummary:
     fixations: int
     frames_without_fixation: int
     fixations_off_image: int
+    fixations_off_frame: int = 0
 
 
 def write_dataset_attention_maps(
@@ -49,11 +53,14 @@ def write_dataset_attention_maps(
     normalise: Normalisation = "max", params: FixationParams | None = None,
     out_dir: str = "attention", weighting: str = "binary",
 ) -> MapsSummary:
-    """Write one attention map per frame of every gaze-tracked sequence; fill ``attention``.
+    """Write one attention map per frame of every gaze-tracked sequence; fill ``attention``
+    and ``fixations``.
 
-    Frames of sequences without a log keep their ``attention`` value. Each frame needs
-    ``timestamp_ms``. Fixations that land outside the model input are dropped (counted,
-    one warning). ``weighting``: ``"binary"`` (the paper) or ``"duration"``.
+    Frames of sequences without a log keep their ``attention`` and ``fixations``
+    values. Each frame needs ``timestamp_ms``. Fixations off the frame are left out of
+    both (counted, one warning); those on the frame but outside the model input (cropped
+    away) stay in ``fixations`` but draw nothing. ``weighting``: ``"binary"`` (the paper)
+    or ``"duration"``.
     """
     from sonomtl.data.io import read_frame
     from sonomtl.data.manifest import load_dataset, update_manifest_column
@@ -83,7 +90,8 @@ def write_dataset_attention_maps(
         warn(f"{untracked} manifest rows belong to no sequence with a gaze log: "
              "their attention is left as it was")
     updates: dict[int, str] = {}
-    total_fixations = empty_frames = off_image = 0
+    points_by_row: dict[int, list[list[float]]] = {}
+    total_fixations = empty_frames = off_image = off_frame = 0
     for sequence, frames in by_sequence.items():
         for record in frames:
             if record.timestamp_ms is None:
@@ -115,6 +123,11 @@ def write_dataset_attention_maps(
             rect = setup.image_rect_px
             in_frame = screen_to_frame(centroids[indices], image_rect_px=rect,
                                        frame_hw=(rows, cols))
+            on_frame = ((in_frame[:, 0] >= -0.5) & (in_frame[:, 0] <= cols - 0.5)
+                        & (in_frame[:, 1] >= -0.5) & (in_frame[:, 1] <= rows - 0.5))
+            off_frame += int(np.count_nonzero(~on_frame))
+            in_frame, indices = in_frame[on_frame], indices[on_frame]
+            points_by_row[record.row] = in_frame.tolist()
             points = pipeline.apply_points(in_frame)
             matrix = pipeline.matrix
             scale = (abs(matrix[0, 0]) * cols / rect[2], abs(matrix[1, 1]) * rows / rect[3])
@@ -133,13 +146,18 @@ def write_dataset_attention_maps(
             with atomic_path(folder / name) as tmp:
                 np.save(tmp, attention, allow_pickle=False)
             updates[record.row] = name
+    if off_frame:
+        warn(f"{off_frame} fixation-frame pairs fell off the frame and were dropped")
     if off_image:
-        warn(f"{off_image} fixation-frame pairs fell outside the model input and were dropped")
+        warn(f"{off_image} fixation-frame pairs fell outside the model input (cropped away): "
+             "kept in 'fixations', not drawn in the maps")
     if empty_frames:
         warn(f"{empty_frames} frames have no fixation: their maps are all zeros")
     if updates:
         update_manifest_column(folder, "attention", updates)
-    return MapsSummary(len(updates), len(by_sequence), total_fixations, empty_frames, off_image)
+        update_manifest_column(folder, "fixations", points_by_row)
+    return MapsSummary(len(updates), len(by_sequence), total_fixations, empty_frames, off_image,
+                       off_frame)
 
 
 def _safe(name: str) -> str:

@@ -176,7 +176,15 @@ class PairInputDiscriminator(nn.Module):
 
 
 class MSENFrames(Dataset):
-    """Frames, attention maps and labels of some manifest rows (dict samples).
+    """Frames, attention maps, fixation maps and labels of some manifest rows (dict samples).
+
+    A thin view of :class:`sonomtl.data.dataset.UltrasoundDataset`: the frame is
+    preprocessed as ``dataset.yaml`` asks, then resized (area) to ``input_hw``;
+    attention maps follow the data contract (maps at the dataset's
+    ``input_size`` are in model-input space, maps at the frame's size go through
+    its preprocessing); flips and rotations move frame, map and fixation points
+    together. Samples hold ``image``, ``label``, ``index``, ``subject`` and,
+    where the row has them, ``attention`` and ``fixation_map``.
 
     Parameters
     ----------
@@ -187,7 +195,7 @@ class MSENFrames(Dataset):
     input_hw
         Output size (rows, cols); default the dataset's ``input_size``.
     augment
-        Apply flips/rotations (``flip_prob``, ``rotate_deg``) to frame and map together.
+        Apply flips/rotations (``flip_prob``, ``rotate_deg``) to frame and maps together.
     normalise
         Intensity normalisation (see :class:`sonomtl.data.dataset.UltrasoundDataset`).
     cache
@@ -197,6 +205,8 @@ class MSENFrames(Dataset):
     loaded
         ``(spec, records)`` already loaded from ``folder``.
     """
+
+    _KEYS = ("image", "label", "index", "subject", "attention", "fixation_map")
 
     def __init__(
         self,
@@ -212,8 +222,6 @@ class MSENFrames(Dataset):
         seed: int = 0,
         loaded: tuple[Any, Sequence[Any]] | None = None,
     ) -> None:
-        import dataclasses
-
         from sonomtl.data.augment import RandJointAugment
         from sonomtl.data.dataset import UltrasoundDataset
         from sonomtl.data.manifest import load_dataset
@@ -226,17 +234,11 @@ class MSENFrames(Dataset):
         self.input_hw = self.map_hw if input_hw is None else tuple(int(v) for v in input_hw)
         if len(self.input_hw) != 2 or min(self.input_hw) < 16:
             raise ValueError(f"input_hw: expected (rows, cols) of at least 16, got {input_hw!r}")
-        # the frames alone: maps are read here (they are stored at the input size)
-        bare = [dataclasses.replace(r, attention=None) for r in self.records]
-        self.frames = UltrasoundDataset((self.root, spec, bare), indices=self.indices,
-                                        augment=None, normalise=None, cache_decoded=cache)
-        self.augment = RandJointAugment(flip_prob=flip_prob, rotate_deg=rotate_deg) \
-            if augment else None
+        joint = RandJointAugment(flip_prob=flip_prob, rotate_deg=rotate_deg) if augment else None
+        self.frames = UltrasoundDataset((self.root, spec, self.records), indices=self.indices,
+                                        augment=joint, input_hw=self.input_hw,
+                                        normalise=normalise, cache_decoded=cache, seed=seed)
         self.normalise = normalise
-        self.cache = cache
-        self.seed = int(seed)
-        self.epoch = 0
-        self._maps: dict[int, np.ndarray | None] = {}
         self.labels = self.frames.labels
         self.preprocessing_info = {
             "input_size": list(self.input_hw),
@@ -247,72 +249,15 @@ class MSENFrames(Dataset):
         }
 
     def __len__(self) -> int:
-        return int(self.indices.size)
+        return len(self.frames)
 
     def set_epoch(self, epoch: int) -> None:
         """Change the augmentation draws."""
-        self.epoch = int(epoch)
-
-    def _map(self, index: int, geometry: Mapping[str, Any]) -> np.ndarray | None:
-        if index in self._maps:
-            return self._maps[index]
-        record = self.records[index]
-        if record.attention is None:
-            attention = None
-        else:
-            from sonomtl.data.io import read_attention
-
-            attention = read_attention(self.root / record.attention).astype(np.float32)
-            if attention.shape != self.map_hw:
-                from sonomtl.data.preprocess import Pipeline
-
-                pipeline = Pipeline.from_dict(geometry)
-                if attention.shape != tuple(pipeline.in_hw):
-                    raise InputError(
-                        f"attention map is {attention.shape[1]}x{attention.shape[0]}; expected "
-                        f"the model input size {self.map_hw[1]}x{self.map_hw[0]} or the frame's "
-                        f"{pipeline.in_hw[1]}x{pipeline.in_hw[0]}",
-                        file=self.root / "manifest.csv", row=record.row, field="attention")
-                attention = pipeline.apply_image(attention, interpolation="area")
-            attention = self._resize(attention)
-        if self.cache:
-            self._maps[index] = attention
-        return attention
-
-    def _resize(self, array: np.ndarray) -> np.ndarray:
-        if tuple(array.shape) == self.input_hw:
-            return np.asarray(array, dtype=np.float32)
-        import cv2
-
-        return cv2.resize(np.asarray(array, dtype=np.float32),
-                          (self.input_hw[1], self.input_hw[0]), interpolation=cv2.INTER_AREA)
+        self.frames.set_epoch(epoch)
 
     def __getitem__(self, position: int) -> dict[str, Any]:
-        base = self.frames[position]
-        index = int(base["index"])
-        image = self._resize(base["image"][0].numpy())
-        attention = self._map(index, base["geometry"])
-        sample: dict[str, Any] = {"image": image}
-        if attention is not None:
-            sample["attention"] = attention
-        if self.augment is not None:
-            rng = np.random.default_rng([self.seed, self.epoch, index])
-            sample = self.augment(sample, rng)
-        image = np.asarray(sample["image"], dtype=np.float32)
-        if self.normalise is not None:
-            from sonomtl.data.preprocess import normalise_intensity
-
-            image = normalise_intensity(image, method=self.normalise)
-        out: dict[str, Any] = {
-            "image": torch.from_numpy(np.ascontiguousarray(image)[None]),
-            "label": base["label"],
-            "index": base["index"],
-            "subject": base["subject"],
-        }
-        if sample.get("attention") is not None:
-            out["attention"] = torch.from_numpy(
-                np.ascontiguousarray(sample["attention"], dtype=np.float32)[None])
-        return out
+        sample = self.frames[position]
+        return {key: sample[key] for key in self._KEYS if key in sample}
 
 
 def _split(records: Sequence[Any], *, folds: int, fold: int, seed: int) -> tuple[Any, Any]:

@@ -38,6 +38,12 @@ def test_tiny_experiment_writes_both_tables_with_numbers_in_range(tmp_path, caps
         assert math.isfinite(row[cols.index("NSS")])
     per_fold = results["models"]["msen_bce"]["per_fold"]
     assert len(per_fold) == 2 and per_fold[0]["saliency"]["n"] > 0
+    # NSS/IG/AUC score against the recorded fixations that 'gaze maps' wrote
+    assert all(f["saliency"]["n_fixated"] > 0 for f in per_fold)
+    assert 0.0 <= results["models"]["msen_bce"]["cv"]["saliency"]["sAUC"]["mean"] <= 1.0
+    from sonomtl.data.manifest import load_dataset
+
+    assert any(r.fixations for r in load_dataset(data)[1])
     assert (out / "msen_bce" / "fold1" / "metrics.csv").is_file()
     assert "Table 1" in (out / "tables.md").read_text()
     with np.load(out / "figures" / "attention_examples.npz", allow_pickle=False) as grid:

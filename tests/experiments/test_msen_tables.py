@@ -7,21 +7,45 @@ import pytest
 from scipy import stats
 
 from sonomtl.experiments.msen_tables import (
-    fixation_points_from_map,
     fold_classification,
+    fold_saliency,
     markdown_tables,
     summarise_folds,
     table1,
 )
 
 
-def test_fixations_are_the_peaks_of_the_blurred_map():
-    yy, xx = np.mgrid[0:40, 0:50]
-    blob = lambda x, y: np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 3.0**2))  # noqa: E731
-    attention = blob(10, 12) + 0.8 * blob(35, 25) + 0.2 * blob(45, 5)
-    points = fixation_points_from_map(attention)
-    assert sorted(zip(*np.nonzero(points))) == [(12, 10), (25, 35)]  # 0.2 peak is below half
-    assert fixation_points_from_map(np.zeros((4, 4))).sum() == 0
+def test_fold_saliency_scores_against_the_recorded_fixations_by_hand():
+    # Each predicted map: 3 at the centre, 0 elsewhere (mean 1/3, population std sqrt(8)/3).
+    pred = np.zeros((4, 3, 3))
+    pred[:, 1, 1] = 3.0
+    truth = pred.copy()
+    truth[2] = 0.0  # frame 2: no ground truth, no fixation: left out everywhere
+    fixations = np.zeros((4, 3, 3))
+    fixations[0, 1, 1] = 1.0  # on the peak: NSS (3 - 1/3) / (sqrt(8)/3) = 2 sqrt(2)
+    fixations[1, 0, 0] = 1.0  # off the peak: NSS (0 - 1/3) / (sqrt(8)/3) = -1 / (2 sqrt(2))
+    # frame 3: a ground-truth map but its fixation was cropped away: CC/SIM only
+    figures = fold_saliency(pred, truth, fixation_maps=fixations,
+                            baseline_map=np.full((3, 3), 1 / 9))
+    assert figures["NSS"] == pytest.approx((2 * np.sqrt(2) - 1 / (2 * np.sqrt(2))) / 2)
+    # AUC-Judd: frame 0 thresholds at 3 (TPR 1 at FPR 0) -> 1; frame 1 at 0 -> 0.5
+    assert figures["AUC"] == pytest.approx(0.75)
+    # shuffled AUC: each frame's negatives are the other frame's fixation: 1 and 0
+    assert figures["sAUC"] == pytest.approx(0.5)
+    assert figures["CC"] == pytest.approx(1.0) and figures["SIM"] == pytest.approx(1.0)
+    assert (figures["n"], figures["n_fixated"]) == (3, 2)
+    # IG against a uniform baseline (1/9 everywhere): p = (s + 1e-20) / sum(s + 1e-20), so
+    # frame 0's fixation has p = 1 (log2 9 bits gained), frame 1's p = 1e-20 / 3
+    ig_0 = np.log2(3 / 3) - np.log2(1 / 9)
+    ig_1 = np.log2(1e-20 / (3 + 9e-20)) - np.log2(1 / 9)
+    assert figures["IG"] == pytest.approx((ig_0 + ig_1) / 2, rel=1e-6)
+
+
+def test_fold_saliency_without_fixation_data_reports_only_cc_and_sim():
+    pred = np.random.default_rng(0).random((2, 4, 4))
+    figures = fold_saliency(pred, pred, fixation_maps=None, baseline_map=np.ones((4, 4)))
+    assert figures["CC"] == pytest.approx(1.0) and figures["n_fixated"] == 0
+    assert all(np.isnan(figures[k]) for k in ("NSS", "IG", "AUC", "sAUC"))
 
 
 def test_plane_precision_recall_f1_by_hand():

@@ -112,3 +112,52 @@ def test_maps_command_without_a_gaze_block_fails_with_status_2(tmp_path, capsys)
     (folder / "dataset.yaml").write_text(text[: text.index("gaze:")])
     assert main(["gaze", "maps", str(folder)]) == 2
     assert "gaze" in capsys.readouterr().err
+
+
+def test_maps_command_fills_fixations_with_exact_frame_pixels(tmp_path, capsys):
+    folder = _dataset(tmp_path)
+    assert main(["gaze", "maps", str(folder), "--smooth", "1"]) == 0
+    import csv
+
+    rows = list(csv.DictReader((folder / "manifest.csv").open()))
+    points = [json.loads(row["fixations"]) for row in rows]
+    # screen (400.5, 500.5) -> frame ((400.5 - 100 + 0.5) * 400 / 800 - 0.5, ...) = (150, 150);
+    # screen x 700.5 -> frame x 300: on the frame, though the crop leaves it out of the map
+    assert points == [[[150.0, 150.0]], [[150.0, 150.0]], [[300.0, 150.0]], [[300.0, 150.0]]]
+    # mapped back to the screen they are exactly the fixation centroids of 'gaze fixations'
+    out = tmp_path / "fix.csv"
+    assert main(["gaze", "fixations", str(folder / "gaze/clip1.jsonl"), "--screen-px", "1920",
+                 "1200", "--screen-cm", "33.2", "20.7", "--distance-cm", "50", "--smooth", "1",
+                 "--out", str(out)]) == 0
+    fix = read_fixations_csv(out)
+    back = [[(x + 0.5) * 800 / 400 - 0.5 + 100, (y + 0.5) * 600 / 300 - 0.5 + 200]
+            for (x, y), in points[1:3]]
+    assert back == np.stack([fix.x_px, fix.y_px], axis=1).tolist()
+
+
+def test_fixations_and_maps_agree_in_the_data_layer(tmp_path):
+    from sonomtl.data.dataset import UltrasoundDataset
+
+    folder = _dataset(tmp_path)
+    assert main(["gaze", "maps", str(folder), "--smooth", "1"]) == 0
+    dataset = UltrasoundDataset(folder, normalise=None)
+    first, third = dataset[0], dataset[2]
+    # model pixel (119.9, 119.9): the map's peak and the one fixated pixel coincide
+    assert np.argwhere(first["fixation_map"][0].numpy() == 1).tolist() == [[120, 120]]
+    attention = first["attention"][0].numpy()
+    assert np.unravel_index(attention.argmax(), attention.shape) == (120, 120)
+    # frame x 300 is cropped away: no fixated pixel, empty map, but fixation data present
+    assert float(third["fixation_map"].sum()) == 0.0 and float(third["attention"].sum()) == 0.0
+
+
+def test_fixations_off_the_frame_are_left_out_with_a_warning(tmp_path, capsys):
+    folder = _dataset(tmp_path)
+    # second fixation at screen y 150.5, above the frame drawn from y = 200
+    _eyetribe_log(folder / "gaze/clip1.jsonl", [400.5] * 8 + [700.5] * 8,
+                  [500.5] * 8 + [150.5] * 8)
+    assert main(["gaze", "maps", str(folder), "--smooth", "1"]) == 0
+    import csv
+
+    rows = list(csv.DictReader((folder / "manifest.csv").open()))
+    assert [row["fixations"] for row in rows] == ["[[150.0, 150.0]]"] * 2 + ["[]"] * 2
+    assert "2 fixation-frame pairs fell off the frame" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -110,3 +111,37 @@ def test_ss_cls_classifies_the_ground_truth_map_and_sonoeyenet_takes_both():
     eye = sonoeyenet(width=4).eval()
     out = MSENTask(params={"variant": "sonoeyenet"}).forward({"G": eye}, batch)
     assert torch.allclose(out["logits"], eye(image, truth))
+
+
+def test_msen_frames_resize_maps_and_fixations_with_the_frame(tmp_path):
+    from PIL import Image
+
+    from sonomtl.data.manifest import DatasetSpec, write_dataset
+    from sonomtl.training.msen_task import MSENFrames
+
+    # 64x64 frames -> dataset input 32x32 -> quick input 16x16: the 2x2 frame block at
+    # rows 40-41, cols 20-21 is pixel (20, 10) at 32x32 and pixel (10, 5) at 16x16.
+    spec = DatasetSpec(name="m", classes=("ACP", "BG"), input_size=(32, 32))
+    frame = np.zeros((64, 64), np.uint8)
+    frame[40:42, 20:22] = 255
+    Image.fromarray(frame).save(tmp_path / "f.png")
+    attention = np.zeros((32, 32), np.float32)
+    attention[20, 10] = 1.0  # at the dataset's input size: model-input space
+    np.save(tmp_path / "a.npy", attention)
+    write_dataset(tmp_path, spec, [
+        {"image": "f.png", "subject": "s1", "label": "ACP", "attention": "a.npy",
+         "fixations": [[20.5, 40.5]]},
+        {"image": "f.png", "subject": "s2", "label": "BG"}])
+    frames = MSENFrames(tmp_path, indices=[0, 1], input_hw=(16, 16), normalise=None)
+    sample = frames[0]
+    assert sample["image"].shape == sample["attention"].shape == (1, 16, 16)
+    assert float(sample["attention"][0, 10, 5]) == pytest.approx(0.25)  # 2x2 area average
+    assert float(sample["image"][0, 10, 5]) == pytest.approx(255 / 4)
+    assert np.argwhere(sample["fixation_map"][0].numpy() == 1).tolist() == [[10, 5]]
+    flipped = MSENFrames(tmp_path, indices=[0, 1], input_hw=(16, 16), normalise=None,
+                         augment=True, flip_prob=1.0, rotate_deg=0.0)[0]
+    assert np.argwhere(flipped["fixation_map"][0].numpy() == 1).tolist() == [[10, 10]]
+    assert float(flipped["attention"][0, 10, 10]) == pytest.approx(0.25)
+    batch = MSENTask(params={"variant": "msen"}).collate([sample, frames[1]])
+    assert batch["has_fixations"].tolist() == [True, False]
+    assert batch["has_attention"].tolist() == [True, False]
