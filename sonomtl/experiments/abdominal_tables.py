@@ -28,15 +28,19 @@ def paper_model_sizes(*, num_classes: int, landmark_tasks: Mapping[str, Sequence
     ``multi_task``: ``abdominal_mtl`` with all landmarks; ``single_task``: one
     ``resnet50_classifier`` + one ``abdominal_sfcn`` per landmark task.
     """
+    import torch
+
     from sonomtl.metrics.results import model_figures
     from sonomtl.models import build_model
 
     num_landmarks = sum(len(v) for v in landmark_tasks.values())
-    mtl = model_figures(build_model("abdominal_mtl", num_classes=max(num_classes, 1),
-                                    num_landmarks=num_landmarks))
-    stl = [model_figures(build_model("resnet50_classifier", num_classes=max(num_classes, 1)))]
-    stl += [model_figures(build_model("abdominal_sfcn", num_landmarks=len(names)))
-            for names in landmark_tasks.values()]
+    with torch.device("meta"):  # shapes only: no memory, no initialisation cost
+        mtl = model_figures(build_model("abdominal_mtl", num_classes=max(num_classes, 1),
+                                        num_landmarks=num_landmarks))
+        stl = [model_figures(build_model("resnet50_classifier",
+                                         num_classes=max(num_classes, 1)))]
+        stl += [model_figures(build_model("abdominal_sfcn", num_landmarks=len(names)))
+                for names in landmark_tasks.values()]
     stl_params = sum(s["parameters"] for s in stl)
     return {
         "multi_task": {"parameters": mtl["parameters"], "size_mb": mtl["size_mb"],
