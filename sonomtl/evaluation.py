@@ -61,6 +61,7 @@ class LoadedRun:
     module_name: str
     step: int
     data_root: Path
+    preprocessing: dict[str, Any]
 
 
 def load_run(
@@ -126,7 +127,8 @@ def load_run(
                          f"{' '.join(str(error).split())[:300]}", file=paths.weights) from None
     module.eval()
     return LoadedRun(run_dir=folder, config=config, task=task, module=module, module_name=name,
-                     step=int(metadata.get("step", paths.step)), data_root=Path(root))
+                     step=int(metadata.get("step", paths.step)), data_root=Path(root),
+                     preprocessing=dict(metadata.get("preprocessing") or {}))
 
 
 # ---- M-SEN ------------------------------------------------------------------------------------

@@ -1,0 +1,64 @@
+"""``sonomtl demo`` end to end at a test size: report, results in range, valid ONNX, cache reuse."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_and_a_second_run_reuses_everything(tmp_path):
+    import onnx
+
+    from sonomtl.demo import DemoSizes, run_demo
+
+    sizes = DemoSizes(sweep_subjects=3, frames_per_clip=6, abdominal_images=22,
+                      abdominal_subjects=6, input_size=32,
+                      abdominal_input_size=64, msen_epochs=1,
+                      msen_adversarial_steps=2, msen_batch_size=4, abdominal_landmark_epochs=1,
+                      abdominal_view_epochs=1, bench_iters=2,
+                      extra={"msen": ["trainer.progress_bar=false"],
+                             "abdominal": ["trainer.progress_bar=false",
+                                           "modules.net.kwargs.gcn_kernel=3"]})
+    lines: list[str] = []
+    first = run_demo(tmp_path / "demo", sizes=sizes, log=lines.append)
+    report = tmp_path / "demo" / "report.html"
+    assert first["report"] == str(report) and report.stat().st_size > 10_000
+    assert [line.split("]")[0] for line in lines if line.startswith("[")] == \
+        [f"[{k}/8" for k in range(1, 9)]
+    assert any(line.startswith("report: ") for line in lines)
+    msen = json.loads((tmp_path / "demo" / "runs" / "msen" / "results.json").read_text())
+    abdominal = json.loads((tmp_path / "demo" / "runs" / "abdominal" / "results.json")
+                           .read_text())
+    assert 0.0 <= msen["classification"]["accuracy"] <= 1.0
+    assert -1.0 <= msen["saliency"]["CC"] <= 1.0 and 0.0 <= msen["saliency"]["SIM"] <= 1.0
+    errors = abdominal["landmarks"]["measurement_abs_error_mm"]
+    # a distance inside the simulator's 256 mm field cannot differ by more than its diagonal
+    assert errors and all(v["mean"] is None or 0.0 <= v["mean"] <= 256.0 * math.sqrt(2)
+                          for v in errors.values())
+    headline = first["headlines"]["abdominal_measurement_error_mm"]
+    assert headline is not None and math.isfinite(headline)
+    model = onnx.load(str(tmp_path / "demo" / "msen.onnx"))
+    onnx.checker.check_model(model)
+    bench = json.loads((tmp_path / "demo" / "runs" / "msen" / "benchmark.json").read_text())
+    assert [b["backend"] for b in bench] == ["torch", "onnx"]
+    assert all(b["latency_ms"]["p50"] > 0 and b["throughput_fps"] > 0 for b in bench)
+    # the second run rebuilds nothing: every step before the report is reused, and fast
+    stamp = (tmp_path / "demo" / "msen.onnx").stat().st_mtime_ns
+    second = run_demo(tmp_path / "demo", sizes=sizes, log=lambda line: None)
+    assert [s["reused"] for s in second["steps"]] == [True] * 7 + [False]
+    assert (tmp_path / "demo" / "msen.onnx").stat().st_mtime_ns == stamp
+    assert second["wall_time_s"] < first["wall_time_s"] / 2
+
+
+def test_a_failing_step_names_itself(tmp_path):
+    from sonomtl.demo import DemoSizes, DemoStepError, run_demo
+
+    with pytest.raises(DemoStepError, match=r"demo step 4/8 \(train M-SEN"):
+        run_demo(tmp_path / "demo", sizes=DemoSizes(sweep_subjects=3, frames_per_clip=4,
+                                                    abdominal_images=11, abdominal_subjects=3,
+                                                    abdominal_input_size=64,
+                                                    input_size=32),
+                 config_dir=tmp_path / "no-configs", log=lambda line: None)
