@@ -14,7 +14,8 @@ fold, then write into ``out``:
 
 Scales: ``paper`` runs the configs as they are (30 epochs, 2000 adversarial
 steps, batch 64, 240x240, 5 folds); ``quick`` (:data:`QUICK_OVERRIDES`) trains
-at 64x64 with batches of 16 for 3 epochs and 20 adversarial steps on 2 folds.
+at 64x64 with batches of 16 for 3 epochs and 20 adversarial steps on 2 folds, with
+torch on one CPU thread (:data:`QUICK_THREADS`; docs/reproducing.md says why).
 """
 
 from __future__ import annotations
