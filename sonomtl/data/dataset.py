@@ -292,7 +292,7 @@ class UltrasoundDataset:
         elif self.heatmap_sigma_px is not None:
             sigma = self.heatmap_sigma_px
         else:
-            sigma = default_heatmap_sigma_px(self.spec.input_size)
+            sigma = default_heatmap_sigma_px(self.input_hw)
         return landmarks_to_heatmaps(points, hw=(hw[0], hw[1]), sigma_px=sigma, mask=mask)
 
     def _preprocess(self, record: FrameRecord) -> dict[str, Any]:
