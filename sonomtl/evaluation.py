@@ -69,10 +69,9 @@ def load_run(
 ) -> LoadedRun:
     """Rebuild a run's task and trained generator (eval mode) from its folder.
 
-    The generator is built with the task's own ``build_module`` (the checkpoint's
-    module kwargs, such as the abdominal ``encoder_layers`` or the M-SEN
-    discriminator adapter, are task-specific), with ``pretrained`` weights
-    switched off (the checkpoint replaces them), then loaded strictly.
+    The generator is rebuilt by
+    :func:`sonomtl.training.checkpoint.load_checkpoint_modules` (through the
+    task's own ``build_module``) and loaded strictly.
 
     Parameters
     ----------
@@ -87,7 +86,7 @@ def load_run(
         The folder, its config, its checkpoint or the dataset is missing.
     """
     from sonomtl.config import load_config
-    from sonomtl.training.checkpoint import latest_checkpoint, load_weights, read_metadata
+    from sonomtl.training.checkpoint import latest_checkpoint, load_checkpoint_modules
     from sonomtl.training.tasks import build_task
 
     folder = Path(run_dir)
@@ -106,7 +105,6 @@ def load_run(
     if root is None or not Path(root).is_dir():
         raise InputError("dataset folder not found (give --data DATASET)", file=root or folder,
                          field="data.root")
-    metadata = read_metadata(paths.weights)
     try:
         task = build_task(config.task.name, params=config.task.params)
     except ValueError as error:
@@ -115,17 +113,12 @@ def load_run(
     if name not in config.modules:
         raise InputError(f"the config has no module {name!r} (the task's generator)",
                          file=folder / "config.yaml", field="modules")
-    spec = config.modules[name]
-    kwargs = dict(spec.kwargs)
-    if kwargs.get("pretrained") is not None:
-        kwargs["pretrained"] = None
-    module = task.build_module(name, model=spec.model, kwargs=kwargs)
     try:
-        load_weights(paths.weights, {name: module})
+        modules, metadata = load_checkpoint_modules(paths.weights, names=[name])
     except RuntimeError as error:
         raise InputError(f"the checkpoint does not fit the config's {name!r} module: "
                          f"{' '.join(str(error).split())[:300]}", file=paths.weights) from None
-    module.eval()
+    module = modules[name]
     return LoadedRun(run_dir=folder, config=config, task=task, module=module, module_name=name,
                      step=int(metadata.get("step", paths.step)), data_root=Path(root),
                      preprocessing=dict(metadata.get("preprocessing") or {}))

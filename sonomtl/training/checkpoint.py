@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -201,15 +201,23 @@ def load_training_state(paths: CheckpointPaths) -> dict[str, Any]:
 
 
 def load_checkpoint_modules(
-    run_or_ckpt_path: str | os.PathLike[str],
+    run_or_ckpt_path: str | os.PathLike[str], *, names: Sequence[str] | None = None
 ) -> tuple[dict[str, nn.Module], dict[str, Any]]:
-    """Rebuild every module of a checkpoint, with its weights, in eval mode.
+    """Rebuild the modules of a checkpoint, with their weights, in eval mode.
+
+    Modules are built the way the run built them: through its task's
+    ``build_module`` (tasks wrap or adapt registry models, e.g. the M-SEN
+    discriminator adapter or the abdominal ``encoder_layers``), with
+    ``pretrained``/``weights`` file arguments switched off, since the
+    checkpoint replaces those weights (and the file may not exist here).
 
     Parameters
     ----------
     run_or_ckpt_path
         A run folder (``runs/NAME``), its ``checkpoints/`` folder, or a
         ``.safetensors`` checkpoint file.
+    names
+        Only these modules (default: all of them).
 
     Returns
     -------
@@ -217,7 +225,7 @@ def load_checkpoint_modules(
         ``{name: module}`` and the checkpoint metadata (``format_version``,
         ``modules`` {name: {model, kwargs}}, ``task``, ``preprocessing``, ``step``...).
     """
-    from sonomtl.training.tasks import build_named_model
+    from sonomtl.training.tasks import build_named_model, build_task
 
     path = Path(run_or_ckpt_path)
     if path.is_file():
@@ -228,11 +236,26 @@ def load_checkpoint_modules(
             raise InputError("no checkpoint found (checkpoints/last.json missing)", file=path)
         weights = paths.weights
     metadata = read_metadata(weights)
-    modules = {
-        name: build_named_model(spec["model"], spec.get("kwargs", {}))
-        for name, spec in metadata["modules"].items()
-    }
+    specs = metadata["modules"]
+    unknown = sorted(set(names or ()) - set(specs))
+    if unknown:
+        raise InputError(f"the checkpoint has no module {unknown[0]!r} (it has "
+                         f"{', '.join(sorted(specs))})", file=weights)
+    task_meta = metadata.get("task") or {}
+    task = (build_task(task_meta["name"], params=task_meta.get("params") or {})
+            if task_meta.get("name") else None)
+    modules = {}
+    for name in names or list(specs):
+        kwargs = {key: (None if key in _WEIGHT_FILE_ARGS else value)
+                  for key, value in (specs[name].get("kwargs") or {}).items()}
+        model = specs[name]["model"]
+        modules[name] = (task.build_module(name, model=model, kwargs=kwargs) if task is not None
+                         else build_named_model(model, kwargs))
     load_weights(weights, modules)
     for module in modules.values():
         module.eval()
     return modules, metadata
+
+
+#: Factory arguments naming a weights file to initialise from (replaced by the checkpoint).
+_WEIGHT_FILE_ARGS = frozenset({"pretrained", "weights"})

@@ -168,3 +168,24 @@ def test_unknown_split_is_refused(tmp_path):
 
     with pytest.raises(InputError, match="unknown split"):
         evaluate_run(tmp_path, split="train")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run_name", ["msen_run", "abdominal_run"])
+def test_trained_runs_rebuild_every_module_from_the_checkpoint_for_inference(run_name, request):
+    # adversarial M-SEN runs wrap D in a task adapter and the demo's abdominal net has custom
+    # encoder_layers: modules must be rebuilt through the task, not the bare registry
+    import torch
+
+    from sonomtl.inference.predictor import load_model
+    from sonomtl.training.checkpoint import load_checkpoint_modules
+
+    result = request.getfixturevalue(run_name)
+    modules, metadata = load_checkpoint_modules(result.run_dir)
+    assert set(modules) == set(metadata["modules"]) == set(result.modules)
+    for name, module in modules.items():
+        trained = result.modules[name].state_dict()
+        for key, value in module.state_dict().items():
+            assert torch.equal(value, trained[key].cpu()), (name, key)
+    module, config, _ = load_model(result.run_dir)
+    assert not module.training and config.input_hw
