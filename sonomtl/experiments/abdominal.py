@@ -50,6 +50,7 @@ __all__ = [
     "ABDOMINAL_MODELS",
     "QUICK_INPUT_SIZE",
     "QUICK_OVERRIDES",
+    "QUICK_THREADS",
     "SCALES",
     "default_config_dir",
     "run_abdominal_experiment",
@@ -86,7 +87,9 @@ QUICK_OVERRIDES: tuple[str, ...] = (
     "stages.views.epochs=2",
     "stages.views.optimizers.net.lr=1.0e-3",
 )
-_OVERLAY_EXAMPLES = 3
+#: torch CPU threads while training and scoring at ``quick`` scale: on a shared CPU, two
+#: intra-op threads spin against other processes (docs/reproducing.md, M-SEN section).
+QUICK_THREADS = 1
 
 
 def default_config_dir() -> Path:
@@ -237,6 +240,7 @@ def run_abdominal_experiment(
     seed: int = 0,
     overrides: Sequence[str] = (),
     timing_iters: int = 3,
+    threads: int | None = None,
     log: Callable[[str], None] = lambda line: None,
 ) -> dict[str, Any]:
     """Train and evaluate paper 004's models; write ``out/results.json``, tables and figures.
@@ -262,6 +266,9 @@ def run_abdominal_experiment(
         Extra ``key=value`` config overrides for every run.
     timing_iters
         Timed one-pass 512x512 CPU forward passes (median reported).
+    threads
+        torch CPU threads for training and scoring (restored for the timing and
+        afterwards); default :data:`QUICK_THREADS` for ``quick``, torch's own for ``paper``.
     log
         Receives progress lines.
 
@@ -293,7 +300,37 @@ def run_abdominal_experiment(
         selected.remove("STL")
     files = {name: configs.get(name, default_config_dir() / file)
              for name, file in ABDOMINAL_MODELS}
-    evaluations: dict[str, dict[str, Any]] = {}
+    import torch
+
+    if threads is None and scale == "quick":
+        threads = QUICK_THREADS
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads: expected a positive int, got {threads!r}")
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        trained, evaluations = _train_and_score(
+            spec=spec, records=records, data=data, out=out, scale=scale, seed=seed,
+            selected=selected, files=files, overrides=overrides, log=log)
+    finally:
+        torch.set_num_threads(previous_threads)
+    results = write_outputs(
+        out=out, spec=spec, records=records, trained=trained, evaluations=evaluations,
+        scale=scale, seed=seed, data=data, timing_iters=timing_iters, log=log,
+        wall_time_s=time.perf_counter() - started,
+    )
+    return results
+
+
+def _train_and_score(
+    *, spec: Any, records: Sequence[Any], data: Path, out: Path, scale: str, seed: int,
+    selected: Sequence[str], files: Mapping[str, Path], overrides: Sequence[str],
+    log: Callable[[str], None],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    from sonomtl.experiments.abdominal_scoring import score_models
+
+    known = [name for name, _ in ABDOMINAL_MODELS]
     trained: dict[str, dict[str, Any]] = {}
     for name in [n for n in known if n in selected]:
         raw = _read_raw(files[name])
@@ -315,12 +352,4 @@ def run_abdominal_experiment(
             trained.setdefault(name, {})[landmark_task or name] = {
                 "module": module, "task": task, "config": config, "spec": run_spec,
                 "test": test}
-    from sonomtl.experiments.abdominal_scoring import score_models
-
-    evaluations = score_models(trained, spec=spec, records=records, log=log)
-    results = write_outputs(
-        out=out, spec=spec, records=records, trained=trained, evaluations=evaluations,
-        scale=scale, seed=seed, data=data, timing_iters=timing_iters, log=log,
-        wall_time_s=time.perf_counter() - started,
-    )
-    return results
+    return trained, score_models(trained, spec=spec, records=records, log=log)
