@@ -162,32 +162,17 @@ def _train(config_file: Path, run_dir: Path, data: Path, overrides: Sequence[str
 
 def _benchmark(run_dir: Path, onnx_path: Path, *, iters: int) -> list[dict[str, Any]]:
     """PyTorch (the trained generator) and ONNX Runtime (its export) on one frame, side by side."""
-    import numpy as np
-
-    from sonomtl.evaluation import load_run
-    from sonomtl.inference.bench import benchmark, time_runner, torch_model_size
-    from sonomtl.inference.config import config_from_model
+    from sonomtl.inference.bench import benchmark
     from sonomtl.inference.export import export_onnx
-    from sonomtl.inference.predictor import TorchRunner
+    from sonomtl.inference.predictor import load_model
 
-    run = load_run(run_dir)
-    config = config_from_model(getattr(run.module, "default_cfg", {}) or {}, run.preprocessing,
-                               file=run_dir)
-    export_onnx(run.module, config, onnx_path)
-    data = np.random.default_rng(0).normal(0, 1, (1, config.in_chans, *config.input_hw))
-    latency = time_runner(TorchRunner(run.module, output_names=config.outputs),
-                          data.astype(np.float32), iters=iters, warmup=3)
-    parameters, size_mb = torch_model_size(run.module)
-    entries = [{"name": "M-SEN generator", "model": str(run_dir), "backend": "torch",
-                "dtype": "fp32", "batch": 1, "input_hw": list(config.input_hw),
-                "latency_ms": latency, "frames_per_s": 1000.0 / latency["mean"],
-                "parameters": parameters, "size_mb": size_mb}]
-    onnx = benchmark(onnx_path, backend="onnx", iters=iters, warmup=3)
-    entries.append({"name": "M-SEN generator", **onnx})
-    for entry in entries:  # the report reads these names (docs/data-format.md)
-        entry["batch_size"] = entry.get("batch", 1)
-        entry["throughput_fps"] = entry["frames_per_s"]
-    entries[1]["speedup_vs_torch"] = latency["mean"] / onnx["latency_ms"]["mean"]
+    module, config, _ = load_model(run_dir)
+    export_onnx(module, config, onnx_path)
+    entries = [{"name": "M-SEN generator", **benchmark(source, backend=backend, iters=iters,
+                                                      warmup=3)}
+               for source, backend in ((run_dir, "torch"), (onnx_path, "onnx"))]
+    entries[1]["speedup_vs_torch"] = (entries[0]["latency_ms"]["mean"]
+                                      / entries[1]["latency_ms"]["mean"])
     return entries
 
 

@@ -62,6 +62,6 @@ def _bench(args: argparse.Namespace) -> int:
         lat = result["latency_ms"]
         print(f"{result['architecture']} {backend} {args.dtype} batch {args.batch} "
               f"{result['input_hw'][0]}x{result['input_hw'][1]}: p50 {lat['p50']:.1f} ms, "
-              f"p95 {lat['p95']:.1f} ms, {result['frames_per_s']:.1f} frames/s, "
+              f"p95 {lat['p95']:.1f} ms, {result['throughput_fps']:.1f} frames/s, "
               f"{result['parameters']:,} parameters, {result['size_mb']:.1f} MB")
     return 0

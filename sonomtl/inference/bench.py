@@ -7,7 +7,7 @@ right for speed, not for accuracy; use ``sonomtl export --calibration`` for a
 deployable int8 model).
 
 Figures: ``latency_ms`` (``p50``, ``p95``, ``mean``, ``min``) of one batch
-after ``warmup`` untimed runs, ``frames_per_s`` = batch / mean latency,
+after ``warmup`` untimed runs, ``throughput_fps`` = batch / mean latency,
 ``peak_rss_mb`` (the process's peak resident memory, 10^6 bytes),
 ``parameters`` and ``size_mb`` (weights in 10^6 bytes: the ONNX file, or
 parameters + buffers of the PyTorch model).
@@ -104,7 +104,7 @@ def benchmark(
         torch.set_num_threads(int(threads))
     text = os.fspath(model)
     result: dict[str, Any] = {"model": text, "backend": backend, "dtype": dtype,
-                              "batch": batch, "threads": threads or torch.get_num_threads(),
+                              "batch_size": batch, "threads": threads or torch.get_num_threads(),
                               "iters": iters, "warmup": warmup,
                               "machine": f"{platform.machine()} {platform.processor() or ''}"
                                          f" {os.cpu_count()} cores".strip(),
@@ -146,7 +146,7 @@ def benchmark(
         data = rng.normal(0, 1, (batch, config.in_chans, *config.input_hw)).astype(np.float32)
         latency = time_runner(runner, data, iters=iters, warmup=warmup)
     result.update({"architecture": config.architecture, "input_hw": list(config.input_hw),
-                   "latency_ms": latency, "frames_per_s": batch * 1000.0 / latency["mean"],
+                   "latency_ms": latency, "throughput_fps": batch * 1000.0 / latency["mean"],
                    "peak_rss_mb": _peak_rss_mb()})
     return result
 

@@ -135,7 +135,7 @@ def test_bench_registry_model_reports_its_figures(capsys):
     assert result["size_mb"] == pytest.approx(nbytes / 1e6, rel=1e-3)
     lat = result["latency_ms"]
     assert 0 < lat["min"] <= lat["p50"] <= lat["p95"]
-    assert result["frames_per_s"] == pytest.approx(1000 / lat["mean"])
+    assert result["throughput_fps"] == pytest.approx(1000 / lat["mean"])
 
 
 def test_bench_refuses_an_input_size_the_model_cannot_take(capsys):
