@@ -96,6 +96,9 @@ def _register_abdominal(group: argparse._SubParsersAction) -> None:
                            dest="model_configs",
                            help="use CONFIG for model NAME (repeatable; selects it)")
     abdominal.add_argument("--seed", type=int, default=0, help="split and training seed")
+    abdominal.add_argument("--threads", type=int, default=None,
+                           help="torch CPU threads while training (default 1 for quick, "
+                           "torch's own for paper)")
     abdominal.add_argument("--timing-iters", type=int, default=3,
                            help="timed 512x512 CPU passes, median reported (0: no timing)")
     abdominal.add_argument("--set", nargs="*", default=[], metavar="key=value", dest="overrides",
@@ -119,6 +122,7 @@ def _abdominal(args: argparse.Namespace) -> int:
     results = run_abdominal_experiment(
         data=args.data, out=args.out, scale=args.scale, models=args.models, configs=configs,
         seed=args.seed, overrides=args.overrides, timing_iters=args.timing_iters,
+        threads=args.threads,
         log=lambda line: print(line, file=sys.stderr, flush=True))
     print(f"{args.out}: {', '.join(results['tables'])} ({results['wall_time_s']:.0f} s)")
     return 0

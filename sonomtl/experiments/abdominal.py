@@ -31,7 +31,7 @@ run trained with ``sonomtl train ... out_dir=OUT name=MODEL`` is evaluated.
 Scales: ``paper`` runs the configs as written (0.5 mm, 512x512, ResNet-50,
 30 + 5 epochs, SGD 1e-6); ``quick`` (:data:`QUICK_OVERRIDES`) trains at 64x64
 (the same field of view, 4 mm pixels on the simulator's data) on a ResNet with one
-bottleneck per stage, Adam 1e-3, 5 landmark and 2 view epochs, and trains the views
+bottleneck per stage, Adam 1e-3, 15 landmark and 5 view epochs, and trains the views
 of MGCN_R only (Fig. 3 compares STL with the full model; MFCN and MGCN are scored on
 landmarks).
 """
@@ -80,11 +80,11 @@ QUICK_OVERRIDES: tuple[str, ...] = (
     "modules.net.kwargs.encoder_layers=[1,1,1,1]",
     "modules.net.kwargs.gcn_kernel=7",
     "modules.D.kwargs.base_chans=16",
-    "stages.landmarks.epochs=5",
+    "stages.landmarks.epochs=15",
     "stages.landmarks.optimizers.net.kind=adam",
     "stages.landmarks.optimizers.net.lr=1.0e-3",
     "stages.landmarks.optimizers.net.momentum=0.0",
-    "stages.views.epochs=2",
+    "stages.views.epochs=5",
     "stages.views.optimizers.net.lr=1.0e-3",
 )
 #: torch CPU threads while training and scoring at ``quick`` scale: on a shared CPU, two
