@@ -31,8 +31,10 @@ traces and exports to ONNX as three outputs.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 import torch
@@ -51,6 +53,7 @@ __all__ = [
     "ss_cls_net",
     "MSEN_CLASS_NAMES",
     "MSEN_INPUT_HW",
+    "debias_batchnorm_statistics_",
 ]
 
 #: Default label order of G's outputs (standard abdominal-circumference plane, background).
@@ -74,6 +77,58 @@ class SaliencyOutput(NamedTuple):
 
     attention_logits: torch.Tensor
     attention: torch.Tensor
+
+
+def _debiased_momentum(bn: nn.Module, inputs: Any, *, base: float) -> None:
+    if bn.training and bn.track_running_stats:
+        bn.momentum = max(base, 1.0 / (int(bn.num_batches_tracked) + 1))
+
+
+def debias_batchnorm_statistics_(module: nn.Module) -> nn.Module:
+    """Make every batch-norm layer's running statistics an unbiased moving average.
+
+    PyTorch starts the running mean/variance at 0/1 and moves them by
+    ``momentum`` (0.1) per batch, so for the first ~1/momentum batches they are
+    dominated by the start values. With N(0, 0.01) weights the true variances
+    are ~1e-3, so a network evaluated after a few dozen steps divides every
+    layer by a variance 10-1000x too large and its outputs collapse to a
+    constant. This hook uses ``max(momentum, 1/n)`` on the n-th training batch
+    (the first batch replaces the start values, then a cumulative mean until
+    1/n reaches ``momentum``, then PyTorch's moving average unchanged). Returns
+    ``module``; the hooks are not saved in the state dict (the factories add them).
+    """
+    for layer in module.modules():
+        if isinstance(layer, nn.modules.batchnorm._BatchNorm) and layer.momentum is not None:
+            layer.register_forward_pre_hook(
+                functools.partial(_debiased_momentum, base=float(layer.momentum)))
+    return module
+
+
+@contextlib.contextmanager
+def _statistics_pass(module: nn.Module) -> Iterator[None]:
+    """Dropout off, batch norm updating its running statistics (train mode)."""
+    dropouts = [m for m in module.modules() if isinstance(m, nn.Dropout) and m.training]
+    for m in dropouts:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m in dropouts:
+            m.train()
+
+
+@contextlib.contextmanager
+def _frozen_statistics(module: nn.Module) -> Iterator[None]:
+    """Batch norm normalises by the batch's statistics without updating its running ones."""
+    layers = [m for m in module.modules()
+              if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    for m in layers:
+        m.track_running_stats = False
+    try:
+        yield
+    finally:
+        for m in layers:
+            m.track_running_stats = True
 
 
 def _conv_block(in_chans: int, out_chans: int, *, layers: int, dropout: float) -> nn.Sequential:
@@ -173,7 +228,27 @@ class MSENGenerator(nn.Module):
         return x
 
     def forward(self, x: torch.Tensor) -> GeneratorOutput | SaliencyOutput:
-        """Frames ``(N, in_chans, H, W)`` -> maps at ``(H, W)`` (and class logits)."""
+        """Frames ``(N, in_chans, H, W)`` -> maps at ``(H, W)`` (and class logits).
+
+        In training mode with dropout, the batch-norm running statistics are
+        collected by an extra forward pass without dropout and without gradient
+        (the network as it runs at inference); the training pass itself
+        normalises by its batch statistics with dropout, as usual, but does not
+        update them. Element-wise dropout after every conv layer shifts the
+        variance each next batch norm sees in training away from what it sees
+        at inference, and the gate by A-hat compounds it: measured on the demo
+        data after 48 steps, running variances 22-76x the inference-time ones
+        from the gated block on, which collapsed the eval-mode logits to one
+        class (see docs/msen-models.md).
+        """
+        if self.training and any(isinstance(m, nn.Dropout) for m in self.modules()):
+            with torch.no_grad(), _statistics_pass(self):
+                self._forward(x)
+            with _frozen_statistics(self):
+                return self._forward(x)
+        return self._forward(x)
+
+    def _forward(self, x: torch.Tensor) -> GeneratorOutput | SaliencyOutput:
         features = self.downsample(self.forward_features(x))
         low_logits = self.saliency_head(self.saliency_branch(features))
         attention_logits = F.interpolate(low_logits, size=x.shape[-2:], mode="bilinear",
@@ -200,7 +275,7 @@ def msen_generator(
                           dropout=dropout, class_names=class_names)
     if pretrained is not None:
         model.load_sononet_blocks(pretrained)
-    return model
+    return debias_batchnorm_statistics_(model)
 
 
 def ss_att_net(
@@ -218,7 +293,7 @@ def ss_att_net(
                           classify=False)
     if pretrained is not None:
         model.load_sononet_blocks(pretrained)
-    return model
+    return debias_batchnorm_statistics_(model)
 
 
 def ss_cls_net(
@@ -240,4 +315,4 @@ def ss_cls_net(
         "architecture": f"ss_cls_sononet{width}", "input_hw": MSEN_INPUT_HW, "crop": None,
         "normalisation": None, "inputs": ["attention"],
     })
-    return model
+    return debias_batchnorm_statistics_(model)

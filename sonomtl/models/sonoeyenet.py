@@ -109,4 +109,6 @@ def sonoeyenet(
                        class_names=class_names)
     if pretrained is not None:
         model.load_sononet_image_stream(pretrained)
-    return model
+    from sonomtl.models.msen import debias_batchnorm_statistics_
+
+    return debias_batchnorm_statistics_(model)

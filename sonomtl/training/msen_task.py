@@ -118,12 +118,14 @@ def sononet_baseline(
 ) -> nn.Module:
     """SonoNet-``width`` for the {ACP, BG} baseline rows of Table 1.
 
+    Its batch-norm running statistics are unbiased moving averages
+    (:func:`sonomtl.models.msen.debias_batchnorm_statistics_`), as M-SEN's.
     All layers are drawn from N(0, 0.01); with ``pretrained`` (a SonoNet
     ``.npz``/``.safetensors`` of the same width) its five conv blocks are
     loaded and the 2-class adaptation layers stay new.
     """
     from sonomtl.models.layers import init_normal_
-    from sonomtl.models.msen import MSEN_CLASS_NAMES, MSEN_INPUT_HW
+    from sonomtl.models.msen import MSEN_CLASS_NAMES, MSEN_INPUT_HW, debias_batchnorm_statistics_
     from sonomtl.models.sononet import SonoNet
 
     names = MSEN_CLASS_NAMES if num_classes == len(MSEN_CLASS_NAMES) else None
@@ -138,7 +140,7 @@ def sononet_baseline(
         model.blocks.load_state_dict(source.blocks.state_dict())
     model.default_cfg.update({"input_hw": MSEN_INPUT_HW, "crop": None,
                               "architecture": f"sononet{width}_acp_bg"})
-    return model
+    return debias_batchnorm_statistics_(model)
 
 
 def resolve_weights_path(path: str | Path) -> Path:
