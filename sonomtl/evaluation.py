@@ -280,13 +280,8 @@ def abdominal_results(
     Landmarks are scored in original-image pixels and mm on the channels
     annotated on each frame (the frame's true view), as paper 004's Table 1.
     """
-    from sonomtl.experiments.abdominal_eval import predict_dataset, truth_points
-    from sonomtl.experiments.abdominal_scoring import (
-        measurement_definitions,
-        original_spacing,
-        score_human,
-    )
-    from sonomtl.metrics.landmarks import compute_landmark_report
+    from sonomtl.experiments.abdominal_eval import predict_dataset
+    from sonomtl.experiments.abdominal_scoring import landmark_report, score_human
     from sonomtl.metrics.results import build_results, model_figures
     from sonomtl.training.abdominal_task import load_split_datasets
 
@@ -320,10 +315,7 @@ def abdominal_results(
               "batch_size": batch_size}
     results = build_results(timing=timing, model=model_figures(run.module), **inputs)
     if points is not None:
-        results["landmarks"] = compute_landmark_report(
-            points, truth_points(split_records, names), landmark_names=names,
-            spacing_mm=original_spacing(split_records),
-            measurements=measurement_definitions(spec))
+        results["landmarks"] = landmark_report(points, split_records, spec)
         results["landmarks"]["n_images"] = int(sum(bool(r.landmarks) for r in split_records))
     human = score_human(spec=spec, records=split_records)
     if human:

@@ -15,7 +15,9 @@ import numpy as np
 
 from sonomtl.errors import InputError
 
-__all__ = ["score_models", "score_human", "measurement_definitions", "original_spacing"]
+__all__ = [
+    "landmark_report", "measurement_definitions", "original_spacing", "score_human", "score_models",
+]
 
 
 def measurement_definitions(spec: Any) -> dict[str, dict[str, Any]]:
@@ -35,7 +37,8 @@ def original_spacing(records: Sequence[Any]) -> np.ndarray:
     return out
 
 
-def _landmark_report(points: np.ndarray, records: Sequence[Any], spec: Any) -> dict[str, Any]:
+def landmark_report(points: np.ndarray, records: Sequence[Any], spec: Any) -> dict[str, Any]:
+    """Point and measurement errors (mm, original pixels) of ``points`` against ``records``."""
     from sonomtl.experiments.abdominal_eval import truth_points
     from sonomtl.metrics.landmarks import compute_landmark_report
 
@@ -113,7 +116,7 @@ def score_models(
             if predicted["view"] is not None and trains_views:
                 result["classification"] = _classification(predicted["view"], test_records, spec)
         if points is not None:
-            result["landmarks"] = _landmark_report(points, test_records, spec)
+            result["landmarks"] = landmark_report(points, test_records, spec)
             result["landmarks"]["n_images"] = int(sum(bool(r.landmarks) for r in test_records))
             result["points"] = points  # original pixels, for the figures (not written)
             result["test_index"] = test_index
