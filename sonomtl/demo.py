@@ -83,7 +83,7 @@ class DemoSizes:
     abdominal_subjects: int = 33
     input_size: int = 96
     abdominal_input_size: int = 96
-    msen_epochs: int = 3
+    msen_epochs: int = 8
     msen_adversarial_steps: int = 20
     msen_batch_size: int = 16
     abdominal_landmark_epochs: int = 6
