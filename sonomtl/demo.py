@@ -176,6 +176,24 @@ def _benchmark(run_dir: Path, onnx_path: Path, *, iters: int) -> list[dict[str, 
     return entries
 
 
+def _pretrained_or_random(log: Callable[[str], None]) -> list[str]:
+    """Start M-SEN from the official SonoNet-16 weights (as the paper) when they are here.
+
+    A fresh machine has no ``sononet/SonoNet16.npz`` (the shared data folder or
+    ``$SONOMTL_SHARED_DATA``): the demo then starts from N(0, 0.01) and says so.
+    """
+    from sonomtl.errors import InputError
+    from sonomtl.training.msen_task import resolve_weights_path
+
+    try:
+        resolve_weights_path("sononet/SonoNet16.npz")
+    except InputError:
+        log("      SonoNet16.npz not found (set SONOMTL_SHARED_DATA): M-SEN starts from random "
+            "weights, expect a weaker plane classifier")
+        return ["modules.G.kwargs.pretrained=null"]
+    return []
+
+
 def _headlines(msen: dict[str, Any], abdominal: dict[str, Any],
                bench: list[dict[str, Any]]) -> dict[str, float | None]:
     import math
@@ -309,7 +327,7 @@ def run_demo(
                      f"stages.pretrain.epochs={sizes.msen_epochs}",
                      f"stages.adversarial.steps={sizes.msen_adversarial_steps}",
                      f"data.batch_size={sizes.msen_batch_size}", f"out_dir={runs}",
-                     *sizes.extra.get("msen", ())]
+                     *_pretrained_or_random(log), *sizes.extra.get("msen", ())]
         return _train(configs / "msen.yaml", runs / "msen", state["sweeps"], overrides,
                       fresh=fresh)
 

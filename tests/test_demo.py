@@ -62,3 +62,21 @@ def test_a_failing_step_names_itself(tmp_path):
                                                     abdominal_input_size=64,
                                                     input_size=32),
                  config_dir=tmp_path / "no-configs", log=lambda line: None)
+
+
+def test_the_demo_starts_msen_from_random_weights_when_sononet_weights_are_absent(
+    tmp_path, monkeypatch
+):
+    from sonomtl.demo import _pretrained_or_random
+
+    lines: list[str] = []
+    monkeypatch.setenv("SONOMTL_SHARED_DATA", str(tmp_path))  # a data folder without sononet/
+    assert _pretrained_or_random(lines.append) == ["modules.G.kwargs.pretrained=null"]
+    assert "SonoNet16.npz not found" in lines[0]
+
+
+def test_the_demo_uses_the_official_sononet_weights_when_present(sononet_dir, monkeypatch):
+    from sonomtl.demo import _pretrained_or_random
+
+    monkeypatch.setenv("SONOMTL_SHARED_DATA", str(sononet_dir.parent))
+    assert _pretrained_or_random(print) == []
