@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from sonomtl.errors import InputError
+from sonomtl.experiments.threads import QUICK_THREADS, torch_threads
 
 __all__ = [
     "ABDOMINAL_MODELS",
@@ -87,10 +88,6 @@ QUICK_OVERRIDES: tuple[str, ...] = (
     "stages.views.epochs=5",
     "stages.views.optimizers.net.lr=1.0e-3",
 )
-#: torch CPU threads while training and scoring at ``quick`` scale: on a shared CPU, two
-#: intra-op threads spin against other processes (docs/reproducing.md, M-SEN section).
-QUICK_THREADS = 1
-
 
 def default_config_dir() -> Path:
     """``configs/abdominal`` of the source tree."""
@@ -300,21 +297,10 @@ def run_abdominal_experiment(
         selected.remove("STL")
     files = {name: configs.get(name, default_config_dir() / file)
              for name, file in ABDOMINAL_MODELS}
-    import torch
-
-    if threads is None and scale == "quick":
-        threads = QUICK_THREADS
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
-        raise ValueError(f"threads: expected a positive int, got {threads!r}")
-    previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads, scale=scale):
         trained, evaluations = _train_and_score(
             spec=spec, records=records, data=data, out=out, scale=scale, seed=seed,
             selected=selected, files=files, overrides=overrides, log=log)
-    finally:
-        torch.set_num_threads(previous_threads)
     results = write_outputs(
         out=out, spec=spec, records=records, trained=trained, evaluations=evaluations,
         scale=scale, seed=seed, data=data, timing_iters=timing_iters, log=log,

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from sonomtl.errors import InputError
+from sonomtl.experiments.threads import QUICK_THREADS, torch_threads
 
 __all__ = [
     "MSEN_ROWS",
@@ -66,8 +67,6 @@ QUICK_OVERRIDES: tuple[str, ...] = (
     "stages.pretrain.epochs=3",
 )
 _QUICK_ADVERSARIAL = ("stages.adversarial.steps=20", "modules.D.kwargs.input_hw=[64,64]")
-#: torch CPU threads of the ``quick`` scale (see :func:`run_msen_experiment`).
-QUICK_THREADS = 1
 _QUICK_FOLDS = 2
 _PAPER_FOLDS = 5
 _EXAMPLES = 4
@@ -203,20 +202,9 @@ def run_msen_experiment(
     """
     if scale not in SCALES:
         raise ValueError(f"scale: expected one of {SCALES}, got {scale!r}")
-    if threads is None and scale == "quick":
-        threads = QUICK_THREADS
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
-        raise ValueError(f"threads: expected a positive int, got {threads!r}")
-    import torch
-
-    previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads, scale=scale) as threads:
         return _run(data=data, out=out, folds=folds, scale=scale, rows=rows, seed=seed,
                     config_dir=config_dir, overrides=overrides, threads=threads, log=log)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: int | None,
