@@ -297,22 +297,22 @@ def ss_att_net(
 
 
 def ss_cls_net(
-    *, num_classes: int = 2, in_chans: int = 1, width: int = 16,
+    *, num_classes: int = 2, in_chans: int = 1, sononet_width: int = 16,
     class_names: Sequence[str] | None = None,
 ) -> SonoNet:
     """SS-cls Net: classifies from the attention map alone.
 
     Our reading of "single-stream network trained only on attention maps": a
-    SonoNet-``width`` whose input is the (1-channel, 240x240) attention map,
+    SonoNet-``sononet_width`` whose input is the (1-channel, 240x240) attention map,
     initialised from N(0, 0.01).
     """
     if class_names is None and num_classes == len(MSEN_CLASS_NAMES):
         class_names = MSEN_CLASS_NAMES
-    model = SonoNet(width=width, num_classes=num_classes, in_chans=in_chans,
+    model = SonoNet(width=sononet_width, num_classes=num_classes, in_chans=in_chans,
                     class_names=None if class_names is None else tuple(class_names))
     init_normal_(model, std=INIT_STD)
     model.default_cfg.update({
-        "architecture": f"ss_cls_sononet{width}", "input_hw": MSEN_INPUT_HW, "crop": None,
+        "architecture": f"ss_cls_sononet{sononet_width}", "input_hw": MSEN_INPUT_HW, "crop": None,
         "normalisation": None, "inputs": ["attention"],
     })
     return debias_batchnorm_statistics_(model)

@@ -101,11 +101,11 @@ def sonoeyenet(
     num_classes: int = 2,
     in_chans: int = 1,
     pretrained: str | os.PathLike[str] | None = None,
-    width: int = 16,
+    sononet_width: int = 16,
     class_names: Sequence[str] | None = None,
 ) -> SonoEyeNet:
     """SonoEyeNet-Late; ``pretrained``: SonoNet weights for the image stream (fine-tuned after)."""
-    model = SonoEyeNet(num_classes=num_classes, in_chans=in_chans, width=width,
+    model = SonoEyeNet(num_classes=num_classes, in_chans=in_chans, width=sononet_width,
                        class_names=class_names)
     if pretrained is not None:
         model.load_sononet_image_stream(pretrained)

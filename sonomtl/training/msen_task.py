@@ -113,10 +113,10 @@ def saliency_loss(
 
 
 def sononet_baseline(
-    *, width: int = 16, num_classes: int = 2, in_chans: int = 1,
+    *, sononet_width: int = 16, num_classes: int = 2, in_chans: int = 1,
     pretrained: str | Path | None = None,
 ) -> nn.Module:
-    """SonoNet-``width`` for the {ACP, BG} baseline rows of Table 1.
+    """SonoNet-``sononet_width`` for the {ACP, BG} baseline rows of Table 1.
 
     Its batch-norm running statistics are unbiased moving averages
     (:func:`sonomtl.models.msen.debias_batchnorm_statistics_`), as M-SEN's.
@@ -129,17 +129,18 @@ def sononet_baseline(
     from sonomtl.models.sononet import SonoNet
 
     names = MSEN_CLASS_NAMES if num_classes == len(MSEN_CLASS_NAMES) else None
-    model = SonoNet(width=width, num_classes=num_classes, in_chans=in_chans, class_names=names)
+    model = SonoNet(width=sononet_width, num_classes=num_classes, in_chans=in_chans,
+                    class_names=names)
     init_normal_(model, std=0.01)
     if pretrained is not None:
         from sonomtl.models.weights import load_weights, sononet_file_config
 
-        source = SonoNet(width=width, num_classes=sononet_file_config(pretrained)["num_classes"],
-                         in_chans=in_chans)
+        file_classes = sononet_file_config(pretrained)["num_classes"]
+        source = SonoNet(width=sononet_width, num_classes=file_classes, in_chans=in_chans)
         load_weights(source, pretrained)
         model.blocks.load_state_dict(source.blocks.state_dict())
     model.default_cfg.update({"input_hw": MSEN_INPUT_HW, "crop": None,
-                              "architecture": f"sononet{width}_acp_bg"})
+                              "architecture": f"sononet{sononet_width}_acp_bg"})
     return debias_batchnorm_statistics_(model)
 
 

@@ -105,10 +105,10 @@ def test_ss_cls_classifies_the_ground_truth_map_and_sonoeyenet_takes_both():
     torch.manual_seed(2)
     image, truth = torch.randn(2, 1, 32, 32), torch.rand(2, 1, 32, 32)
     batch = {"image": image, "attention": truth}
-    cls = ss_cls_net(width=4).eval()
+    cls = ss_cls_net(sononet_width=4).eval()
     out = MSENTask(params={"variant": "ss_cls"}).forward({"G": cls}, batch)
     assert torch.allclose(out["logits"], cls(truth))
-    eye = sonoeyenet(width=4).eval()
+    eye = sonoeyenet(sononet_width=4).eval()
     out = MSENTask(params={"variant": "sonoeyenet"}).forward({"G": eye}, batch)
     assert torch.allclose(out["logits"], eye(image, truth))
 
