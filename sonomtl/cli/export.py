@@ -49,7 +49,7 @@ def _export(args: argparse.Namespace) -> int:
     import json
 
     from sonomtl.errors import InputError
-    from sonomtl.inference.export import dataset_frames, export_onnx
+    from sonomtl.inference.export import SONONET_INT8, dataset_frames, export_onnx
     from sonomtl.inference.predictor import load_model
 
     if args.opset < 17:
@@ -66,7 +66,9 @@ def _export(args: argparse.Namespace) -> int:
     validation = None
     if args.validation is not None:
         validation = dataset_frames(args.validation, config)
+    # SonoNet's first and adaptation convs stay fp32 in int8 (docs/deployment.md)
+    tuned = SONONET_INT8 if args.dtype == "int8" and config.architecture == "sononet16" else {}
     report = export_onnx(module, config, args.out, dtype=args.dtype, opset=args.opset,
-                         calibration=calibration, validation=validation)
+                         calibration=calibration, validation=validation, **tuned)
     print(json.dumps(report.to_dict(), indent=2))
     return 0

@@ -79,3 +79,23 @@ def test_export_rejects_bad_int8_options_naming_them(option, value, tmp_path):
     config = InferenceConfig(kind="classifier", architecture="x", input_hw=(8, 8))
     with pytest.raises(ValueError, match=option):
         export_onnx(object(), config, tmp_path / "m.onnx", dtype="int8", **{option: value})
+
+
+def test_export_cli_keeps_sononet16_edges_fp32_in_int8(sononet_dir, tmp_path, capsys):
+    import onnx
+
+    from sonomtl.cli import main
+
+    data = tmp_path / "examples"
+    assert main(["data", "import", "sononet-examples", "--src", str(sononet_dir),
+                 "--out", str(data)]) == 0
+    out = tmp_path / "sononet16-int8.onnx"
+    assert main(["export", "sononet16", "--format", "onnx", "--dtype", "int8",
+                 "--calibration", str(data), "--out", str(out)]) == 0, capsys.readouterr().err
+    graph = onnx.load(out).graph
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    # fp32 convs read float weights directly, not a DequantizeLinear output
+    producers = {o: n.op_type for n in graph.node for o in n.output}
+    assert producers.get(convs[0].input[1]) != "DequantizeLinear"
+    assert producers.get(convs[1].input[1]) == "DequantizeLinear"
+    assert producers.get(convs[-1].input[1]) != "DequantizeLinear"
