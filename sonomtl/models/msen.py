@@ -42,7 +42,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from sonomtl.models.layers import ConvBNReLU, init_normal_
-from sonomtl.models.sononet import BN_EPS, SonoNet, sononet_blocks
+from sonomtl.models.sononet import BN_EPS, SonoNet, run_blocks, sononet_blocks
 
 __all__ = [
     "GeneratorOutput",
@@ -175,7 +175,6 @@ class MSENGenerator(nn.Module):
         branch = 8 * width
         self.sononet_width = width
         self.blocks = sononet_blocks(width=width, in_chans=in_chans, num_blocks=3, dropout=dropout)
-        self.pool = nn.MaxPool2d(2)
         self.downsample = nn.MaxPool2d(4)
         self.saliency_branch = _conv_block(4 * width, branch, layers=3, dropout=dropout)
         self.saliency_head = nn.Conv2d(branch, 1, kernel_size=1)
@@ -221,11 +220,7 @@ class MSENGenerator(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``phi_c3``: output of SonoNet block 3 ``(N, 4f, H/4, W/4)``."""
-        for index, block in enumerate(self.blocks):
-            if index:
-                x = self.pool(x)
-            x = block(x)
-        return x
+        return run_blocks(self.blocks, x)
 
     def forward(self, x: torch.Tensor) -> GeneratorOutput | SaliencyOutput:
         """Frames ``(N, in_chans, H, W)`` -> maps at ``(H, W)`` (and class logits).

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from sonomtl.models.layers import ConvBNReLU
 
@@ -27,6 +28,7 @@ __all__ = [
     "SONONET_CROP",
     "SONONET_INPUT_HW",
     "SonoNet",
+    "run_blocks",
     "sononet_blocks",
     "sononet16",
     "sononet32",
@@ -72,6 +74,15 @@ def sononet_blocks(
     return blocks
 
 
+def run_blocks(blocks: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
+    """Run SonoNet conv blocks in order with 2x2 max pooling between them."""
+    for index, block in enumerate(blocks):
+        if index:
+            x = F.max_pool2d(x, 2)
+        x = block(x)
+    return x
+
+
 class SonoNet(nn.Module):
     """SonoNet with base width ``width`` (16, 32 or 64 in the paper).
 
@@ -105,7 +116,6 @@ class SonoNet(nn.Module):
         self.width = width
         self.num_classes = num_classes
         self.blocks = sononet_blocks(width=width, in_chans=in_chans)
-        self.pool = nn.MaxPool2d(2)
         self.adaptation = nn.Sequential(
             ConvBNReLU(8 * width, 4 * width, kernel_size=1, bn_eps=BN_EPS),
             ConvBNReLU(4 * width, num_classes, kernel_size=1, bn_eps=BN_EPS, relu=False),
@@ -122,11 +132,7 @@ class SonoNet(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Output of block 5, ``(N, 8f, H/16, W/16)``."""
-        for index, block in enumerate(self.blocks):
-            if index:
-                x = self.pool(x)
-            x = block(x)
-        return x
+        return run_blocks(self.blocks, x)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         """Adaptation layers then global average pooling: logits ``(N, num_classes)``."""
