@@ -147,7 +147,17 @@ def compute_cc(saliency_maps: Any, attention_maps: Any) -> np.ndarray:
     )
 
 
-def _sim_kld(maps: np.ndarray, reference: np.ndarray, metric: str, epsilon: float) -> np.ndarray:
+def _sim_kld(saliency_maps: Any, attention_maps: Any, metric: str, epsilon: float) -> np.ndarray:
+    """SIM or KLD of validated non-negative map pairs; NaN where the reference is all zero."""
+    maps, reference = inputs.pair(
+        saliency_maps,
+        attention_maps,
+        other_name="attention_maps",
+        fixations=False,
+        non_negative=True,
+    )
+    inputs.warn_reference(metric, reference, constant=False)
+    maps, reference = inputs.flatten_maps(maps), inputs.flatten_maps(reference)
     zero_reference = reference.sum(axis=1) == 0
     p, q = kernels.density(maps), kernels.density(reference)
     if metric == "SIM":
@@ -164,15 +174,7 @@ def compute_sim(saliency_maps: Any, attention_maps: Any) -> np.ndarray:
     An all-zero prediction is read as uniform (pysaliency); an all-zero
     reference gives NaN with a warning.
     """
-    maps, reference = inputs.pair(
-        saliency_maps,
-        attention_maps,
-        other_name="attention_maps",
-        fixations=False,
-        non_negative=True,
-    )
-    inputs.warn_reference("SIM", reference, constant=False)
-    return _sim_kld(inputs.flatten_maps(maps), inputs.flatten_maps(reference), "SIM", KLD_EPSILON)
+    return _sim_kld(saliency_maps, attention_maps, "SIM", KLD_EPSILON)
 
 
 def compute_kld(
@@ -185,15 +187,7 @@ def compute_kld(
     saliency benchmark's definition (pysaliency ``MIT_KLDiv``). Lower is better.
     An all-zero reference gives NaN with a warning.
     """
-    maps, reference = inputs.pair(
-        saliency_maps,
-        attention_maps,
-        other_name="attention_maps",
-        fixations=False,
-        non_negative=True,
-    )
-    inputs.warn_reference("KLD", reference, constant=False)
-    return _sim_kld(inputs.flatten_maps(maps), inputs.flatten_maps(reference), "KLD", epsilon)
+    return _sim_kld(saliency_maps, attention_maps, "KLD", epsilon)
 
 
 def compute_information_gain(
