@@ -70,6 +70,20 @@ def build_fabric(config: TrainConfig) -> Any:
     return fabric
 
 
+def _leave_process_group(*, wait_for_others: bool) -> None:
+    """Tear down the DDP process group, so no gloo thread is alive when the process exits.
+
+    Without it a multi-process CPU run sometimes aborted at exit ("terminate
+    called without an active exception", status -6) after finishing its work.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        if wait_for_others:
+            dist.barrier()
+        dist.destroy_process_group()
+
+
 def train(
     config: TrainConfig, *, run_dir: str | os.PathLike[str] | None = None, resume: bool = False
 ) -> TrainResult:
@@ -143,7 +157,12 @@ def train(
         state = load_training_state(paths)
         engine.restore_rng(state)
     fabric.barrier()
-    metrics = engine.fit(state=state)
+    try:
+        metrics = engine.fit(state=state)
+    except BaseException:
+        _leave_process_group(wait_for_others=False)  # a failed rank must not wait at a barrier
+        raise
+    _leave_process_group(wait_for_others=True)
     return TrainResult(
         metrics=metrics,
         modules=modules,
