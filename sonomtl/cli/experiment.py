@@ -40,10 +40,11 @@ def _register_msen(group: argparse._SubParsersAction) -> None:
     msen.add_argument("--data", required=True, help="dataset folder (ACP/BG frames with gaze)")
     msen.add_argument("--out", required=True, help="experiment folder to write")
     msen.add_argument("--folds", type=int, default=None,
-                      help="cross-validation folds (default 5 for paper, 2 for quick)")
-    msen.add_argument("--scale", choices=("quick", "paper"), default="quick",
-                      help="quick: 64x64, 3 epochs, 20 adversarial steps; paper: the "
-                      "paper's schedule (default %(default)s)")
+                      help="cross-validation folds (default 2 for quick, 5 otherwise)")
+    msen.add_argument("--scale", choices=("quick", "medium", "paper"), default="quick",
+                      help="quick: 64x64, 3 epochs, 20 adversarial steps; medium: 128x128, "
+                      "8 epochs, 60 adversarial steps; paper: the paper's schedule "
+                      "(default %(default)s)")
     msen.add_argument("--rows", nargs="+", metavar="ROW",
                       help="only these configs (e.g. msen_bce_gan sononet16; default all 10)")
     msen.add_argument("--seed", type=int, default=0, help="split and training seed")

@@ -15,7 +15,9 @@ fold, then write into ``out``:
 Scales: ``paper`` runs the configs as they are (30 epochs, 2000 adversarial
 steps, batch 64, 240x240, 5 folds); ``quick`` (:data:`QUICK_OVERRIDES`) trains
 at 64x64 with batches of 16 for 3 epochs and 20 adversarial steps on 2 folds, with
-torch on one CPU thread (:data:`QUICK_THREADS`; docs/reproducing.md says why).
+torch on one CPU thread (:data:`QUICK_THREADS`; docs/reproducing.md says why);
+``medium`` (:data:`MEDIUM_OVERRIDES`) is the documented larger CPU scale: 128x128,
+8 epochs, 60 adversarial steps, 5 folds, torch's own thread count.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from sonomtl.experiments.threads import QUICK_THREADS, torch_threads
 __all__ = [
     "MSEN_ROWS",
     "QUICK_OVERRIDES",
+    "MEDIUM_OVERRIDES",
     "QUICK_THREADS",
     "SCALES",
     "default_config_dir",
@@ -54,21 +57,29 @@ MSEN_ROWS: tuple[tuple[str, str, str], ...] = (
     ("ss_att_mse", "SS-att MSE", "I"),
 )
 CENTRE_BIAS = ("centre_bias", "Centre bias (baseline)", "-")
-SCALES = ("quick", "paper")
-#: What ``--scale quick`` changes in every config (dotted overrides).
-QUICK_OVERRIDES: tuple[str, ...] = (
-    "data.params.input_hw=[64,64]",
+SCALES = ("quick", "medium", "paper")
+_CPU_OVERRIDES: tuple[str, ...] = (
     "data.batch_size=16",
     "data.val_batch_size=64",
     "data.num_workers=0",
     "data.params.validate=false",
     "trainer.accelerator=cpu",
     "checkpoint.every_n_steps=null",
-    "stages.pretrain.epochs=3",
 )
-_QUICK_ADVERSARIAL = ("stages.adversarial.steps=20", "modules.D.kwargs.input_hw=[64,64]")
-_QUICK_FOLDS = 2
-_PAPER_FOLDS = 5
+#: What ``--scale quick`` changes in every config (dotted overrides).
+QUICK_OVERRIDES: tuple[str, ...] = (
+    "data.params.input_hw=[64,64]", *_CPU_OVERRIDES, "stages.pretrain.epochs=3")
+#: What ``--scale medium`` changes: 128x128 frames (8x8 attention maps before
+#: up-sampling, where 64x64 gives 4x4), 8 epochs, 60 adversarial steps.
+MEDIUM_OVERRIDES: tuple[str, ...] = (
+    "data.params.input_hw=[128,128]", *_CPU_OVERRIDES, "stages.pretrain.epochs=8")
+_SCALE_OVERRIDES = {"quick": QUICK_OVERRIDES, "medium": MEDIUM_OVERRIDES, "paper": ()}
+_ADVERSARIAL_OVERRIDES = {
+    "quick": ("stages.adversarial.steps=20", "modules.D.kwargs.input_hw=[64,64]"),
+    "medium": ("stages.adversarial.steps=60", "modules.D.kwargs.input_hw=[128,128]"),
+    "paper": (),
+}
+_DEFAULT_FOLDS = {"quick": 2, "medium": 5, "paper": 5}
 _EXAMPLES = 4
 _COMPARISONS = (
     # (a, b, section, metric): the paper's claims
@@ -116,10 +127,9 @@ def _overrides(name: str, *, scale: str, data: Path, folds: int, fold: int, seed
                has_adversarial: bool, pretrained_ok: bool, extra: Sequence[str]) -> list[str]:
     items = [f"data.root={data}", f"data.params.folds={folds}", f"data.params.fold={fold}",
              f"data.params.split_seed={seed}", f"seed={seed}", f"name={name}-fold{fold}"]
-    if scale == "quick":
-        items += list(QUICK_OVERRIDES)
-        if has_adversarial:
-            items += list(_QUICK_ADVERSARIAL)
+    items += list(_SCALE_OVERRIDES[scale])
+    if has_adversarial:
+        items += list(_ADVERSARIAL_OVERRIDES[scale])
     if not pretrained_ok:
         items.append("modules.G.kwargs.pretrained=null")
     return items + list(extra)
@@ -177,9 +187,9 @@ def run_msen_experiment(
     out
         Experiment folder (created; must not hold results of an earlier run).
     folds
-        Cross-validation folds (default 5 for ``paper``, 2 for ``quick``).
+        Cross-validation folds (default 2 for ``quick``, 5 otherwise).
     scale
-        ``"quick"`` or ``"paper"`` (see the module docstring).
+        ``"quick"``, ``"medium"`` or ``"paper"`` (see the module docstring).
     rows
         Config names to run (default all of :data:`MSEN_ROWS`).
     seed
@@ -229,7 +239,7 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
 
     started = time.perf_counter()
     data, out = Path(data), Path(out)
-    folds = int(folds or (_QUICK_FOLDS if scale == "quick" else _PAPER_FOLDS))
+    folds = int(folds or _DEFAULT_FOLDS[scale])
     known = [r[0] for r in MSEN_ROWS]
     chosen = list(rows) if rows else known
     unknown = [r for r in chosen if r not in known]

@@ -58,3 +58,27 @@ def test_experiment_refuses_unknown_rows_with_exit_status_2(tmp_path, capsys):
                    "--rows", "msen_xyz"])
     assert status == 2
     assert "unknown rows" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("scale", ["quick", "medium", "paper"])
+def test_every_row_config_accepts_the_scale_and_d_sees_the_frame_size(scale):
+    from pathlib import Path
+
+    from sonomtl.config import load_config
+    from sonomtl.experiments.msen import MSEN_ROWS, _overrides, default_config_dir
+
+    for name, _, _ in MSEN_ROWS:
+        path = Path(default_config_dir()) / f"{name}.yaml"
+        has_adv = any(s.pattern == "adversarial" for s in load_config(path).stages)
+        items = _overrides(name, scale=scale, data=Path("/data"), folds=5, fold=1, seed=0,
+                           has_adversarial=has_adv, pretrained_ok=True, extra=())
+        config = load_config(path, items)
+        frame_hw = list(config.data.params.get("input_hw", [240, 240]))
+        assert frame_hw == {"quick": [64, 64], "medium": [128, 128], "paper": [240, 240]}[scale]
+        assert config.data.params["fold"] == 1
+        if "D" in config.modules:
+            assert list(config.modules["D"].kwargs["input_hw"]) == frame_hw
+            steps = next(s.steps for s in config.stages if s.pattern == "adversarial")
+            assert steps == {"quick": 20, "medium": 60, "paper": 2000}[scale]
+        epochs = next(s.epochs for s in config.stages if s.name == "pretrain")
+        assert epochs == {"quick": 3, "medium": 8, "paper": 30}[scale]
