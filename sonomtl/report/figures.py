@@ -307,6 +307,23 @@ def confusion_comparison_figure(*, confusions: Mapping[str, Any], labels: Sequen
     return figure
 
 
+_CURVE_KINDS = ("loss", "schedule", "metric")
+_CURVE_LABELS = {"loss": "loss (unitless)", "schedule": "learning rate / loss weight",
+                 "metric": "metric value"}
+_CURVE_TITLES = {"loss": "losses", "schedule": "schedules", "metric": "metrics"}
+
+
+def _curve_kind(split: str, metric: str) -> str:
+    """``"schedule"`` for ``lr_*``/``weight_*``, ``"loss"`` for the training splits' terms
+    and any name holding ``loss``, ``"metric"`` otherwise (validation figures)."""
+    name = metric.lower()
+    if name.startswith(("lr_", "weight_")):
+        return "schedule"
+    if "loss" in name or split.startswith("train"):
+        return "loss"
+    return "metric"
+
+
 def training_curves_figure(*, rows: Sequence[Mapping[str, Any]]) -> Figure:
     """Loss terms and metrics against the training step, one panel per split and kind.
 
@@ -314,10 +331,11 @@ def training_curves_figure(*, rows: Sequence[Mapping[str, Any]]) -> Figure:
     ----------
     rows
         Long-form rows ``{step, epoch, stage, split, metric, value}`` (as
-        :func:`sonomtl.report.sources.read_metrics_table` returns). Metrics
-        whose name contains ``loss`` share a panel (log scale when all values
-        are positive); other metrics go to a second panel. Stage changes are
-        marked by dotted vertical lines labelled with the new stage.
+        :func:`sonomtl.report.sources.read_metrics_table` returns). One panel
+        per split and kind (:func:`_curve_kind`): loss terms (log scale when all
+        values are positive and span more than 20x), schedules (``lr_*`` and
+        ``weight_*``, log scale) and other metrics. Stage changes are marked by
+        dotted vertical lines labelled with the new stage.
     """
     import numpy as np
 
@@ -325,12 +343,12 @@ def training_curves_figure(*, rows: Sequence[Mapping[str, Any]]) -> Figure:
         raise ValueError("rows must hold at least one metrics row, received none")
     panels: dict[tuple[str, str], dict[str, list[tuple[int, float]]]] = {}
     for row in rows:
-        kind = "loss" if "loss" in str(row["metric"]).lower() else "metric"
-        key = (str(row.get("split", "train")), kind)
+        split = str(row.get("split", "train"))
+        key = (split, _curve_kind(split, str(row["metric"])))
         panels.setdefault(key, {}).setdefault(str(row["metric"]), []).append(
             (int(row["step"]), float(row["value"]))
         )
-    order = sorted(panels, key=lambda k: (k[0] != "train", k[0], k[1] != "loss"))
+    order = sorted(panels, key=lambda k: (k[0] != "train", k[0], _CURVE_KINDS.index(k[1])))
     stage_starts: list[tuple[int, str]] = []
     for row in sorted(rows, key=lambda r: int(r["step"])):
         stage = str(row.get("stage", ""))
@@ -357,7 +375,9 @@ def training_curves_figure(*, rows: Sequence[Mapping[str, Any]]) -> Figure:
             )
         finite = np.concatenate(values_all)
         finite = finite[np.isfinite(finite)]
-        if kind == "loss" and finite.size and finite.min() > 0 and finite.max() / finite.min() > 20:
+        positive = finite.size and finite.min() > 0
+        if (kind == "schedule" and positive) or (
+                kind == "loss" and positive and finite.max() / finite.min() > 20):
             ax.set_yscale("log")
         for step, stage in stage_starts[1:] if len(stage_starts) > 1 else []:
             ax.axvline(step, color="grey", linestyle=":", linewidth=1)
@@ -371,10 +391,10 @@ def training_curves_figure(*, rows: Sequence[Mapping[str, Any]]) -> Figure:
                 color="dimgrey",
             )
         ax.set_xlabel("training step (optimiser updates)")
-        ax.set_ylabel("loss (unitless)" if kind == "loss" else "metric value")
+        ax.set_ylabel(_CURVE_LABELS[kind])
         stages = ", ".join(s for _, s in stage_starts) or "-"
         ax.set_title(
-            f"{split} {'losses' if kind == 'loss' else 'metrics'} — stages: {stages}; "
+            f"{split} {_CURVE_TITLES[kind]} — stages: {stages}; "
             f"epochs {epochs[0]}–{epochs[-1]}",
             fontsize=9,
         )

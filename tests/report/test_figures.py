@@ -130,6 +130,24 @@ def test_training_curves_plot_each_metric_against_step_with_stage_marks() -> Non
     assert "stages: pre, adv" in losses.get_title() and "epochs 0–2" in losses.get_title()
 
 
+def test_training_curves_put_loss_terms_schedules_and_metrics_in_separate_panels() -> None:
+    # the names the engine writes: bare loss terms, lr_* and weight_* on train splits
+    rows = [
+        {"step": s, "epoch": 0, "stage": "pretrain", "split": "train", "metric": m, "value": v}
+        for s in (1, 2, 3)
+        for m, v in (("saliency", 0.5 / s), ("total", 1.0 / s), ("lr_G", 2e-4),
+                     ("weight_saliency", 2.0 - 0.5 * s))
+    ] + [{"step": 3, "epoch": 0, "stage": "pretrain", "split": "val", "metric": "f1",
+          "value": 0.7}]
+    figure = training_curves_figure(rows=rows)
+    labels = [sorted(line.get_label() for line in ax.get_lines()
+                     if not line.get_label().startswith("_")) for ax in figure.axes]
+    assert labels == [["saliency", "total"], ["lr_G", "weight_saliency"], ["f1"]]
+    assert [ax.get_ylabel() for ax in figure.axes] == [
+        "loss (unitless)", "learning rate / loss weight", "metric value"]
+    assert figure.axes[1].get_yscale() == "log"
+
+
 def test_benchmark_bars_have_the_measured_lengths() -> None:
     entries = [
         {
