@@ -1,8 +1,14 @@
-"""A real 2-process DDP run on CPU (gloo): disjoint shards, identical weights."""
+"""Real 2-process DDP runs on CPU (gloo): disjoint shards, identical weights.
+
+Launched two ways: by Fabric's own launcher (``trainer.devices=2``), and as two
+"nodes" of one process each started by two ``torchrun`` launchers on this
+machine (``trainer.num_nodes=2``), the multi-node command of docs/training.md.
+"""
 
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +35,38 @@ def test_two_gloo_processes_see_disjoint_shards_and_end_with_identical_weights(
     ]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
+    _check_two_rank_run(tmp_path)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_two_torchrun_nodes_train_as_one_job(tmp_path: Path) -> None:
+    torchrun = Path(sys.executable).with_name("torchrun")
+    port = _free_port()
+    nodes = [
+        subprocess.Popen(
+            [str(torchrun), "--nnodes", "2", "--nproc-per-node", "1", "--node-rank", str(rank),
+             "--master-addr", "127.0.0.1", "--master-port", str(port),
+             str(ROOT / "tests" / "training" / "ddp_worker.py"), str(tmp_path),
+             f"out_dir={tmp_path}", "name=ddp", "trainer.devices=1", "trainer.num_nodes=2",
+             "trainer.strategy=ddp", "trainer.progress_bar=false"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        for rank in (0, 1)
+    ]
+    for node in nodes:
+        output, _ = node.communicate(timeout=300)
+        assert node.returncode == 0, output[-3000:]
+    _check_two_rank_run(tmp_path)
+
+
+def _check_two_rank_run(tmp_path: Path) -> None:
+    """Both ranks saw disjoint halves of every epoch and step, and ended with the same weights."""
     seen = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [s["world_size"] for s in seen] == [2, 2]
 
