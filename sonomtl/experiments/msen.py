@@ -135,6 +135,35 @@ def _overrides(name: str, *, scale: str, data: Path, folds: int, fold: int, seed
     return items + list(extra)
 
 
+def _check_reusable(run_dir: Path, config: Any) -> bool:
+    """Whether ``run_dir`` holds a run of this very config, to be resumed (or reused when done).
+
+    An interrupted experiment, re-run with the same arguments, continues each
+    fold from its last checkpoint, and a finished fold only predicts again. A
+    folder holding another config is refused (it would mix settings in one table).
+    """
+    from sonomtl.config import config_to_dict, load_config
+
+    saved = run_dir / "config.yaml"
+    if not saved.is_file():
+        return False
+    before, now = _flatten(config_to_dict(load_config(saved))), _flatten(config_to_dict(config))
+    if before != now:
+        differing = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+        raise InputError(f"holds a run of another config (differs in {', '.join(differing)}); "
+                         "choose another --out", file=saved)
+    return True
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
 def _predict(result: Any, config: Any) -> dict[str, np.ndarray]:
     """Predictions of the trained modules on the held-out fold (eval mode, no gradients)."""
     import torch
@@ -272,9 +301,11 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
             config = load_config(config_file, items)
             settings.setdefault(name, items)
             tic = time.perf_counter()
-            result = train(config, run_dir=out / name / f"fold{fold}")
+            run_dir = out / name / f"fold{fold}"
+            reused = _check_reusable(run_dir, config)
+            result = train(config, run_dir=run_dir, resume=reused)
             pred = _predict(result, config)
-            figures: dict[str, Any] = {"train_s": time.perf_counter() - tic}
+            figures: dict[str, Any] = {"train_s": time.perf_counter() - tic, "resumed": reused}
             if "scores" in pred:
                 y_pred = pred["scores"].argmax(1)
                 figures["classification"] = fold_classification(pred["label"], y_pred,
@@ -297,7 +328,8 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
             shown = ", ".join(f"{k} {v:.2f}" for section in ("classification", "saliency")
                               for k, v in figures.get(section, {}).items()
                               if k in ("f1", "NSS", "CC"))
-            log(f"{name} fold {fold}: {shown} ({figures['train_s']:.0f} s)")
+            log(f"{name} fold {fold}: {shown} ({figures['train_s']:.0f} s"
+                f"{', resumed' if reused else ''})")
 
     summaries: dict[str, dict[str, Any]] = {}
     for name, fold_list in per_fold.items():

@@ -50,6 +50,31 @@ def test_tiny_experiment_writes_both_tables_with_numbers_in_range(tmp_path, caps
         assert grid["predictions"].shape[0] == 1 and grid["frames"].shape[1:] == (32, 32)
         assert grid["model_names"].tolist() == ["M-SEN BCE"]
 
+    # interrupted after msen_bce fold 0: the same command resumes, finished folds only predict
+    import shutil
+
+    (out / "results.json").unlink()
+    shutil.rmtree(out / "msen_bce" / "fold1")
+    capsys.readouterr()
+    assert main(["experiment", "msen", "--data", str(data), "--out", str(out), "--folds", "2",
+                 "--rows", "msen_bce", "sononet16", "--set", "stages.pretrain.epochs=1",
+                 "data.params.input_hw=[32,32]", "data.batch_size=4"]) == 0
+    log = capsys.readouterr().err
+    lines = {line.split(":")[0]: line for line in log.splitlines() if " fold " in line}
+    assert "resumed" in lines["msen_bce fold 0"] and "resumed" in lines["sononet16 fold 1"]
+    assert "resumed" not in lines["msen_bce fold 1"]
+    again = json.loads((out / "results.json").read_text())["models"]
+    for row in ("msen_bce", "sononet16"):
+        for before, after in zip(results["models"][row]["per_fold"], again[row]["per_fold"]):
+            assert after["classification"] == before["classification"]
+            assert after.get("saliency") == before.get("saliency")
+    # a different config in the same folder is refused, naming the differing key
+    (out / "results.json").unlink()
+    assert main(["experiment", "msen", "--data", str(data), "--out", str(out), "--folds", "2",
+                 "--rows", "msen_bce", "--set", "stages.pretrain.epochs=1",
+                 "data.params.input_hw=[48,48]", "data.batch_size=4"]) == 2
+    assert "data.params.input_hw" in capsys.readouterr().err
+
 
 def test_experiment_refuses_unknown_rows_with_exit_status_2(tmp_path, capsys):
     data = tmp_path / "sweeps"
