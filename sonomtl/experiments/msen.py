@@ -263,6 +263,7 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
     )
     from sonomtl.fileio import write_json, write_text
     from sonomtl.metrics.saliency import centre_bias_map
+    from sonomtl.training.checkpoint import latest_checkpoint
     from sonomtl.training.msen_task import resolve_weights_path
     from sonomtl.training.run import train
 
@@ -303,9 +304,10 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
             tic = time.perf_counter()
             run_dir = out / name / f"fold{fold}"
             reused = _check_reusable(run_dir, config)
+            resumed = reused and latest_checkpoint(run_dir) is not None
             result = train(config, run_dir=run_dir, resume=reused)
             pred = _predict(result, config)
-            figures: dict[str, Any] = {"train_s": time.perf_counter() - tic, "resumed": reused}
+            figures: dict[str, Any] = {"train_s": time.perf_counter() - tic, "resumed": resumed}
             if "scores" in pred:
                 y_pred = pred["scores"].argmax(1)
                 figures["classification"] = fold_classification(pred["label"], y_pred,
@@ -329,7 +331,7 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
                               for k, v in figures.get(section, {}).items()
                               if k in ("f1", "NSS", "CC"))
             log(f"{name} fold {fold}: {shown} ({figures['train_s']:.0f} s"
-                f"{', resumed' if reused else ''})")
+                f"{', resumed' if resumed else ''})")
 
     summaries: dict[str, dict[str, Any]] = {}
     for name, fold_list in per_fold.items():
