@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from sonomtl.report.tables import table_cell
+
 __all__ = [
     "CLASSIFICATION_KEYS",
     "SALIENCY_EXTRA_KEYS",
@@ -203,18 +205,6 @@ def table2(summaries: Mapping[str, Mapping[str, Any]], rows: Sequence[tuple[str,
     }
 
 
-def _cell(value: Any, digits: int) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "n/a"
-        if abs(value) < 10 ** -digits and value != 0:
-            return f"{value:.1e}"
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
 def markdown_tables(tables: Mapping[str, Mapping[str, Any]]) -> str:
     """The tables as Markdown (title, pipe table, note), in the mapping's order."""
     parts = []
@@ -223,7 +213,7 @@ def markdown_tables(tables: Mapping[str, Mapping[str, Any]]) -> str:
         lines = [f"### {table['title']}", "", "| " + " | ".join(table["columns"]) + " |",
                  "|" + "|".join("---" for _ in table["columns"]) + "|"]
         for row in table["rows"]:
-            cells = [_cell(v, 3 if str(c).startswith("p ") else digits)
+            cells = [table_cell(v, column=str(c), digits=digits)
                      for v, c in zip(row, table["columns"])]
             lines.append("| " + " | ".join(cells) + " |")
         if table.get("note"):

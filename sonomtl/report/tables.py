@@ -15,6 +15,7 @@ from typing import Any
 __all__ = [
     "Table",
     "format_number",
+    "table_cell",
     "classification_tables",
     "saliency_table",
     "landmark_tables",
@@ -61,6 +62,26 @@ def format_number(value: Any, *, digits: int = 3, percent: bool = False) -> str:
     if isinstance(value, int) and not percent:
         return f"{value:,}"
     return f"{100 * value if percent else value:.{digits}f}"
+
+
+def table_cell(value: Any, *, column: str, digits: int) -> str:
+    """A cell of an experiment table (results.json ``tables``) under ``column``.
+
+    p-value columns ("p", "p (F1)") get 3 decimals whatever the table's ``digits``; a non-zero
+    number that would print as zero is written in scientific notation; NaN gives "n/a".
+
+    Examples
+    --------
+    >>> table_cell(0.0017, column="p (F1)", digits=1), table_cell(3.6e-4, column="p", digits=3)
+    ('0.002', '3.6e-04')
+    """
+    if column == "p" or column.startswith("p "):
+        digits = 3
+    if isinstance(value, float) and math.isnan(value):
+        return "n/a"
+    if _is_number(value) and value != 0 and abs(value) < 10 ** -digits:
+        return f"{value:.1e}"
+    return format_number(value, digits=digits)
 
 
 def _get(mapping: Any, *keys: str) -> Any:
@@ -350,7 +371,8 @@ def experiment_table(key: str, table: Mapping[str, Any]) -> Table:
     """A paper-style table of an experiment's ``tables`` (title, columns, rows, note, digits)."""
     digits = int(table.get("digits", 3))
     columns = [str(c) for c in table["columns"]]
-    rows = [[format_number(cell, digits=digits) for cell in row] for row in table.get("rows", [])]
+    rows = [[table_cell(cell, column=column, digits=digits) for cell, column in zip(row, columns)]
+            for row in table.get("rows", [])]
     numeric = {
         k
         for k in range(len(columns))

@@ -88,6 +88,16 @@ def test_experiment_table_formats_cells_and_detects_numeric_columns() -> None:
     assert table.numeric_columns == {1}
 
 
+def test_experiment_table_keeps_p_values_readable_in_a_one_decimal_table() -> None:
+    # Table 1 of M-SEN prints F1 with one decimal; its p-values must not round to "0.0"
+    table = experiment_table(
+        "table1",
+        {"columns": ["Model", "F1-score", "p (F1)", "p"], "digits": 1,
+         "rows": [["M-SEN", 75.273, 0.0017, 3.6e-4], ["SonoNet-16", 86.377, None, float("nan")]]},
+    )
+    assert table.rows == [["M-SEN", "75.3", "0.002", "3.6e-04"], ["SonoNet-16", "86.4", "-", "n/a"]]
+
+
 def test_benchmark_table_reads_bench_json_entries() -> None:
     table = benchmark_table(
         [
