@@ -307,7 +307,10 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
             resumed = reused and latest_checkpoint(run_dir) is not None
             result = train(config, run_dir=run_dir, resume=reused)
             pred = _predict(result, config)
-            figures: dict[str, Any] = {"train_s": time.perf_counter() - tic, "resumed": resumed}
+            figures: dict[str, Any] = {
+                "train_s": result.timing["data_s"] + result.timing["step_s"],  # all invocations
+                "wall_s": time.perf_counter() - tic,  # this invocation, prediction included
+                "resumed": resumed}
             if "scores" in pred:
                 y_pred = pred["scores"].argmax(1)
                 figures["classification"] = fold_classification(pred["label"], y_pred,
@@ -330,8 +333,8 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
             shown = ", ".join(f"{k} {v:.2f}" for section in ("classification", "saliency")
                               for k, v in figures.get(section, {}).items()
                               if k in ("f1", "NSS", "CC"))
-            log(f"{name} fold {fold}: {shown} ({figures['train_s']:.0f} s"
-                f"{', resumed' if resumed else ''})")
+            log(f"{name} fold {fold}: {shown} (training {figures['train_s']:.0f} s"
+                f"{', resumed' if resumed else ''}; {figures['wall_s']:.0f} s now)")
 
     summaries: dict[str, dict[str, Any]] = {}
     for name, fold_list in per_fold.items():

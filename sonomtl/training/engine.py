@@ -120,7 +120,8 @@ class Engine:
         self._optimizers: dict[str, Any] = {}
         self._schedulers: dict[str, Any] = {}
         self._wrapped: dict[str, nn.Module] = {}
-        # wall-clock totals of this process (not logged: metrics.csv stays reproducible)
+        # wall-clock totals of the training loop, carried through checkpoints so a resumed
+        # run reports all of its time (not logged: metrics.csv stays reproducible)
         self.timing: dict[str, float] = {"data_s": 0.0, "step_s": 0.0, "steps": 0, "samples": 0}
 
     # ------------------------------------------------------------------ public
@@ -132,6 +133,7 @@ class Engine:
             self.epoch_sums = dict(state["epoch_sums"])
             self.epoch_count = int(state["epoch_count"])
             self.last_metrics = dict(state["last_metrics"])
+            self.timing.update(state.get("timing", {}))  # absent in checkpoints before it existed
             resume_rows, resume_step = int(state["metrics_rows"]), self.position.global_step
         self.logger = MetricsLogger(
             self.run_dir,
@@ -461,6 +463,7 @@ class Engine:
                 "epoch_count": self.epoch_count,
                 "last_metrics": dict(self.last_metrics),
                 "metrics_rows": self.logger.rows_written,
+                "timing": dict(self.timing),
                 "rng": rngs,
             }
             stage_index = min(self.position.stage, len(self.config.stages) - 1)

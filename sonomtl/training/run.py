@@ -25,7 +25,9 @@ class TrainResult:
     """What a finished run leaves in memory (on every process).
 
     ``timing``: this process's seconds waiting for batches (``data_s``) and in
-    the optimisation steps (``step_s``), with ``steps`` and ``samples`` counts.
+    the optimisation steps (``step_s``), with ``steps`` and ``samples`` counts;
+    a resumed run starts from the totals in its checkpoint (rank 0's), so they
+    cover the whole run except the work lost after the last checkpoint.
     """
 
     metrics: dict[str, float]

@@ -68,6 +68,9 @@ def test_tiny_experiment_writes_both_tables_with_numbers_in_range(tmp_path, caps
         for before, after in zip(results["models"][row]["per_fold"], again[row]["per_fold"]):
             assert after["classification"] == before["classification"]
             assert after.get("saliency") == before.get("saliency")
+    # a finished fold reports the training time of the run that trained it, not the rerun's
+    first, reused = results["models"]["msen_bce"]["per_fold"][0], again["msen_bce"]["per_fold"][0]
+    assert reused["train_s"] == first["train_s"] > 0.0
     # a different config in the same folder is refused, naming the differing key
     (out / "results.json").unlink()
     assert main(["experiment", "msen", "--data", str(data), "--out", str(out), "--folds", "2",
