@@ -67,19 +67,21 @@ def format_number(value: Any, *, digits: int = 3, percent: bool = False) -> str:
 def table_cell(value: Any, *, column: str, digits: int) -> str:
     """A cell of an experiment table (results.json ``tables``) under ``column``.
 
-    p-value columns ("p", "p (F1)") get 3 decimals whatever the table's ``digits``; a non-zero
-    number that would print as zero is written in scientific notation; NaN gives "n/a".
+    p-value columns ("p", "p (F1)") get 3 decimals whatever the table's ``digits``, and a
+    p-value that would print as zero is written in scientific notation (other columns keep
+    their digits: a centre-bias IG of 1e-9 is rounding error, shown as 0.000); NaN gives "n/a".
 
     Examples
     --------
     >>> table_cell(0.0017, column="p (F1)", digits=1), table_cell(3.6e-4, column="p", digits=3)
     ('0.002', '3.6e-04')
     """
-    if column == "p" or column.startswith("p "):
+    p_value = column == "p" or column.startswith("p ")
+    if p_value:
         digits = 3
     if isinstance(value, float) and math.isnan(value):
         return "n/a"
-    if _is_number(value) and value != 0 and abs(value) < 10 ** -digits:
+    if p_value and _is_number(value) and value != 0 and abs(value) < 10 ** -digits:
         return f"{value:.1e}"
     return format_number(value, digits=digits)
 
