@@ -110,3 +110,9 @@ def test_every_row_config_accepts_the_scale_and_d_sees_the_frame_size(scale):
             assert steps == {"quick": 20, "medium": 60, "paper": 2000}[scale]
         epochs = next(s.epochs for s in config.stages if s.name == "pretrain")
         assert epochs == {"quick": 3, "medium": 8, "paper": 30}[scale]
+        # every row: Adam from the initial 2e-4, annealed to 2e-6 over each stage (D constant)
+        for stage in config.stages:
+            g = stage.optimizers["G"]
+            assert (g.kind, g.lr, g.schedule, g.final_lr_factor) == ("adam", 2e-4, "cosine", 0.01)
+            if "D" in stage.optimizers:
+                assert stage.optimizers["D"].schedule == "constant"
