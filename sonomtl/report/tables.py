@@ -54,6 +54,8 @@ def format_number(value: Any, *, digits: int = 3, percent: bool = False) -> str:
     --------
     >>> format_number(0.96512, digits=1, percent=True), format_number(None), format_number(12345678)
     ('96.5', '-', '12,345,678')
+    >>> format_number(-1e-12), format_number(-0.0004), format_number(-0.0006)
+    ('0.000', '0.000', '-0.001')
     """
     if not _is_number(value):
         return _MISSING if value is None else str(value)
@@ -61,7 +63,8 @@ def format_number(value: Any, *, digits: int = 3, percent: bool = False) -> str:
         return _MISSING
     if isinstance(value, int) and not percent:
         return f"{value:,}"
-    return f"{100 * value if percent else value:.{digits}f}"
+    text = f"{100 * value if percent else value:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0.000"
 
 
 def table_cell(value: Any, *, column: str, digits: int) -> str:

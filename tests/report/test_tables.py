@@ -82,7 +82,7 @@ def test_comparison_tables_put_measurements_in_columns_like_paper_004_table_1() 
 def test_experiment_table_formats_cells_and_detects_numeric_columns() -> None:
     table = experiment_table(
         "table2", {"columns": ["model", "IG"],
-                   "rows": [["M-SEN", 0.5431], ["SS-att", None], ["Centre bias", 1.2e-9]]}
+                   "rows": [["M-SEN", 0.5431], ["SS-att", None], ["Centre bias", -1.2e-9]]}
     )
     assert table.title == "table2"
     assert table.rows == [["M-SEN", "0.543"], ["SS-att", "-"], ["Centre bias", "0.000"]]
