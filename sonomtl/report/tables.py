@@ -79,13 +79,12 @@ def table_cell(value: Any, *, column: str, digits: int) -> str:
     >>> table_cell(0.0017, column="p (F1)", digits=1), table_cell(3.6e-4, column="p", digits=3)
     ('0.002', '3.6e-04')
     """
-    p_value = column == "p" or column.startswith("p ")
-    if p_value:
-        digits = 3
     if isinstance(value, float) and math.isnan(value):
         return "n/a"
-    if p_value and _is_number(value) and value != 0 and abs(value) < 10 ** -digits:
-        return f"{value:.1e}"
+    if column == "p" or column.startswith("p "):
+        if _is_number(value) and 0 < abs(value) < 1e-3:
+            return f"{value:.1e}"
+        digits = 3
     return format_number(value, digits=digits)
 
 
