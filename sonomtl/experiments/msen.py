@@ -5,9 +5,11 @@ on the other folds (:func:`sonomtl.training.run.train`), predict the held-out
 fold, then write into ``out``:
 
 * ``<row>/fold<k>/``: the run folders (config, metrics.csv, checkpoints);
-* ``results.json``: ``models`` (per row: per-fold and summarised figures),
-  ``tables`` (``table1``, ``table2``, ``comparisons``: the paper's orderings
-  with paired t-tests), the settings and the wall time;
+* ``results.json``: ``models`` (per row: per-fold and summarised figures, and
+  per fold the errors of each held-out video), ``tables`` (``table1``,
+  ``table2``, ``comparisons``: the paper's orderings with paired t-tests,
+  ``errors_by_subject``: the videos with misclassified frames), the settings
+  and the wall time;
 * ``tables.md``: the same tables in Markdown;
 * ``figures/attention_examples.npz``: a Fig. 2 grid (frames, ground truth,
   each map model's prediction), read by ``sonomtl report``.
@@ -177,8 +179,10 @@ def _predict(result: Any, config: Any) -> dict[str, np.ndarray]:
     loader = DataLoader(val, batch_size=config.data.val_batch_size or config.data.batch_size,
                         shuffle=False, collate_fn=task.collate)
     parts: dict[str, list[np.ndarray]] = {}
+    subjects: list[str] = []
     with torch.no_grad():
         for batch in loader:
+            subjects.extend(batch["subject"])
             batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
             outputs = task.predict(modules, batch)
             outputs["label"] = batch["label"]
@@ -190,7 +194,9 @@ def _predict(result: Any, config: Any) -> dict[str, np.ndarray]:
                 outputs["fixations"] = batch["fixation_map"][:, 0]
             for key, value in outputs.items():
                 parts.setdefault(key, []).append(value.detach().cpu().numpy())
-    return {k: np.concatenate(v) for k, v in parts.items()}
+    out = {k: np.concatenate(v) for k, v in parts.items()}
+    out["subject"] = np.asarray(subjects, dtype=object)
+    return out
 
 
 def run_msen_experiment(
@@ -254,9 +260,11 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
     from sonomtl.config import load_config
     from sonomtl.experiments.msen_tables import (
         compare,
+        errors_by_subject,
         fold_classification,
         fold_saliency,
         markdown_tables,
+        subject_errors_table,
         summarise_folds,
         table1,
         table2,
@@ -315,6 +323,8 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
                 y_pred = pred["scores"].argmax(1)
                 figures["classification"] = fold_classification(pred["label"], y_pred,
                                                                  labels=labels)
+                figures["errors_by_subject"] = errors_by_subject(
+                    list(pred["subject"]), pred["label"], y_pred)
             if "attention" in pred:
                 hw = pred["attention"].shape[1:]
                 figures["saliency"] = fold_saliency(pred["attention"], pred["truth"],
@@ -364,6 +374,9 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
                       "yes" if c["a_better"] else "no", c["p_value"]] for c in comparisons],
             "digits": 3,
         },
+        "errors_by_subject": subject_errors_table(
+            {name: {s: c for f in folds_ for s, c in f["errors_by_subject"].items()}
+             for name, folds_ in per_fold.items() if "errors_by_subject" in folds_[0]}, titles),
     }
     results = {
         "experiment": "msen",

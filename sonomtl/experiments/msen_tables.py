@@ -3,6 +3,8 @@
 Pure functions on NumPy arrays and plain dicts (no training here):
 
 * :func:`fold_classification` / :func:`fold_saliency`: one fold's figures;
+* :func:`errors_by_subject` / :func:`subject_errors_table`: where the misclassified
+  frames are, per held-out subject (video);
 * :func:`summarise_folds`: mean, sample std (``ddof=1``) and the per-fold values;
 * :func:`table1` / :func:`table2`: the paper's layout, each model against the
   best one with a paired t-test across folds;
@@ -25,9 +27,11 @@ __all__ = [
     "SALIENCY_EXTRA_KEYS",
     "SALIENCY_TABLE_KEYS",
     "compare",
+    "errors_by_subject",
     "fold_classification",
     "fold_saliency",
     "markdown_tables",
+    "subject_errors_table",
     "summarise_folds",
     "table1",
     "table2",
@@ -56,6 +60,61 @@ def fold_classification(
     out["accuracy"] = 100.0 * float(report["accuracy"])
     out["n"] = int(report["n"])
     return out
+
+
+def errors_by_subject(
+    subjects: Sequence[str], y_true: np.ndarray, y_pred: np.ndarray, *, positive: int = 0
+) -> dict[str, dict[str, int]]:
+    """Per subject: its frames, its frames of class ``positive``, and the errors on that class.
+
+    A fold's F1 is often decided by one video whose plane frames are all missed,
+    which the mean over folds hides; this says which.
+
+    Examples
+    --------
+    >>> errors = errors_by_subject(["b", "a", "a"], np.array([0, 0, 1]), np.array([1, 0, 0]))
+    >>> list(errors), errors["a"]
+    (['a', 'b'], {'frames': 2, 'positives': 1, 'false_negatives': 0, 'false_positives': 1})
+    """
+    y_true, y_pred = np.asarray(y_true).reshape(-1), np.asarray(y_pred).reshape(-1)
+    if not len(subjects) == len(y_true) == len(y_pred):
+        raise ValueError(f"lengths differ: {len(subjects)} subjects, {len(y_true)} labels, "
+                         f"{len(y_pred)} predictions")
+    subject_array = np.asarray(subjects, dtype=object)
+    out: dict[str, dict[str, int]] = {}
+    for subject in sorted(set(subjects)):
+        mine = subject_array == subject
+        truth, guess = y_true[mine] == positive, y_pred[mine] == positive
+        out[str(subject)] = {"frames": int(mine.sum()), "positives": int(truth.sum()),
+                             "false_negatives": int((truth & ~guess).sum()),
+                             "false_positives": int((~truth & guess).sum())}
+    return out
+
+
+def subject_errors_table(per_model: Mapping[str, Mapping[str, Mapping[str, int]]],
+                         titles: Mapping[str, str]) -> dict[str, Any]:
+    """Missed / false plane frames per held-out subject (rows) and model (columns).
+
+    ``per_model`` maps a model to :func:`errors_by_subject` over all its folds
+    (every subject is held out once). Only subjects with an error in some model are listed.
+    """
+    names = list(per_model)
+    subjects = sorted({s for errors in per_model.values() for s in errors})
+    rows = []
+    for subject in subjects:
+        counts = [per_model[n].get(subject) for n in names]
+        if not any(c and (c["false_negatives"] or c["false_positives"]) for c in counts):
+            continue
+        first = next(c for c in counts if c)
+        rows.append([subject, first["frames"], first["positives"]] + [
+            "-" if c is None else f"{c['false_negatives']} / {c['false_positives']}"
+            for c in counts])
+    return {
+        "title": "Errors by held-out subject (video): missed plane frames / false plane frames",
+        "columns": ["Subject", "Frames", "Plane frames"] + [titles.get(n, n) for n in names],
+        "rows": rows, "digits": 0,
+        "note": "Only subjects with an error in some model; each subject is held out in one fold.",
+    }
 
 
 def fold_saliency(

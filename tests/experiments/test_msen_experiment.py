@@ -22,7 +22,7 @@ def test_tiny_experiment_writes_both_tables_with_numbers_in_range(tmp_path, caps
     assert status == 0, capsys.readouterr().err
     results = json.loads((out / "results.json").read_text())
     assert results["folds"] == 2 and results["scale"] == "quick"
-    assert set(results["tables"]) == {"table1", "table2", "comparisons"}
+    assert set(results["tables"]) == {"table1", "table2", "comparisons", "errors_by_subject"}
     table1 = results["tables"]["table1"]
     assert [r[0] for r in table1["rows"]] == ["M-SEN BCE", "SonoNet-16"]
     for row in table1["rows"]:
@@ -38,6 +38,17 @@ def test_tiny_experiment_writes_both_tables_with_numbers_in_range(tmp_path, caps
         assert math.isfinite(row[cols.index("NSS")])
     per_fold = results["models"]["msen_bce"]["per_fold"]
     assert len(per_fold) == 2 and per_fold[0]["saliency"]["n"] > 0
+    # every held-out video once, its counts adding up to the fold's frames and recall
+    held_out = [s for f in per_fold for s in f["errors_by_subject"]]
+    assert sorted(held_out) == sorted(set(held_out)) and len(held_out) == 4
+    for fold in per_fold:
+        counts = fold["errors_by_subject"].values()
+        assert sum(c["frames"] for c in counts) == fold["classification"]["n"]
+        positives = sum(c["positives"] for c in counts)
+        missed = sum(c["false_negatives"] for c in counts)
+        if positives:
+            assert fold["classification"]["recall"] == pytest.approx(
+                100 * (positives - missed) / positives)
     # NSS/IG/AUC score against the recorded fixations that 'gaze maps' wrote
     assert all(f["saliency"]["n_fixated"] > 0 for f in per_fold)
     assert 0.0 <= results["models"]["msen_bce"]["cv"]["saliency"]["sAUC"]["mean"] <= 1.0

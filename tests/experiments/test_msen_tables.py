@@ -7,9 +7,11 @@ import pytest
 from scipy import stats
 
 from sonomtl.experiments.msen_tables import (
+    errors_by_subject,
     fold_classification,
     fold_saliency,
     markdown_tables,
+    subject_errors_table,
     summarise_folds,
     table1,
 )
@@ -57,6 +59,30 @@ def test_plane_precision_recall_f1_by_hand():
     assert figures["recall"] == pytest.approx(100 * 2 / 3)
     assert figures["f1"] == pytest.approx(100 * 2 / 3)
     assert figures["accuracy"] == pytest.approx(100 * 5 / 7)
+
+
+def test_errors_by_subject_by_hand_and_the_table_lists_only_videos_with_errors():
+    # video v1: 2 plane frames, one missed; v2: one BG frame called plane; v3: all right
+    subjects = ["v1", "v1", "v1", "v2", "v2", "v3", "v3"]
+    y_true = np.array([0, 0, 1, 1, 0, 0, 1])
+    y_pred = np.array([0, 1, 1, 0, 0, 0, 1])
+    errors = errors_by_subject(subjects, y_true, y_pred)
+    assert errors == {
+        "v1": {"frames": 3, "positives": 2, "false_negatives": 1, "false_positives": 0},
+        "v2": {"frames": 2, "positives": 1, "false_negatives": 0, "false_positives": 1},
+        "v3": {"frames": 2, "positives": 1, "false_negatives": 0, "false_positives": 0},
+    }
+    # the counts agree with the fold's figures: 3 of 4 plane frames found, 1 of 4 calls false
+    figures = fold_classification(y_true, y_pred, labels=["ACP", "BG"])
+    assert figures["recall"] == pytest.approx(75.0)
+    assert figures["precision"] == pytest.approx(75.0)
+    perfect = errors_by_subject(subjects, y_true, y_true)
+    table = subject_errors_table({"m": errors, "s": perfect}, {"m": "M-SEN", "s": "SonoNet"})
+    assert table["columns"] == ["Subject", "Frames", "Plane frames", "M-SEN", "SonoNet"]
+    assert table["rows"] == [["v1", 3, 2, "1 / 0", "0 / 0"], ["v2", 2, 1, "0 / 1", "0 / 0"]]
+    assert "| v1 | 3 | 2 | 1 / 0 | 0 / 0 |" in markdown_tables({"e": table})
+    with pytest.raises(ValueError, match="lengths differ"):
+        errors_by_subject(subjects[:-1], y_true, y_pred)
 
 
 def test_table1_means_stds_and_p_values_against_the_best_f1():
