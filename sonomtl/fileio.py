@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,10 +36,25 @@ def atomic_path(target: str | os.PathLike[str], *, suffix: str | None = None) ->
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, _file_mode(target))
         os.replace(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _file_mode(target: Path) -> int:
+    """The target's permissions when it exists, else those of a plain ``open`` (0o666 - umask).
+
+    ``mkstemp`` creates its file readable by its owner only; without this, every
+    data set, report and checkpoint would be unreadable to the rest of a lab.
+    """
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def write_bytes(target: str | os.PathLike[str], data: bytes) -> Path:
