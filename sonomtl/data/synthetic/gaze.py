@@ -45,10 +45,16 @@ __all__ = [
     "STATE_PRESENCE",
     "STATE_FAIL",
     "STATE_LOST",
+    "BODY_LOOK_PROBABILITY",
+    "BODY_LOOK_SPREAD",
 ]
 
 STATE_GAZE, STATE_EYES, STATE_PRESENCE, STATE_FAIL, STATE_LOST = 0x1, 0x2, 0x4, 0x8, 0x10
 _TRACKING = STATE_GAZE | STATE_EYES | STATE_PRESENCE
+#: Of the free looks on a frame with a ``body``, the share that goes to the fetal trunk.
+BODY_LOOK_PROBABILITY = 0.8
+#: Spread (standard deviation, in trunk radii) of those looks around the trunk's centre.
+BODY_LOOK_SPREAD = 0.5
 
 
 @dataclass(frozen=True)
@@ -128,7 +134,12 @@ class FrameView:
     ``targets`` maps structure names to screen points; ``focus`` (0..1) is the
     probability that a fixation goes to a target rather than a free look
     (high near the standard plane, low on background); ``free_box`` is the
-    screen box ``(x0, y0, x1, y1)`` of free looks.
+    screen box ``(x0, y0, x1, y1)`` of free looks. ``body`` ``(x, y, radius)``,
+    when given, is the fetal trunk on the screen: a free look then goes to the
+    body with probability :data:`BODY_LOOK_PROBABILITY` (normal around its
+    centre, spread :data:`BODY_LOOK_SPREAD` radii, kept in ``free_box``) and
+    anywhere in ``free_box`` otherwise. A reviewer searching a frame looks over
+    the fetus, seldom at the maternal tissue around it.
     """
 
     onset_ms: int
@@ -136,6 +147,7 @@ class FrameView:
     targets: dict[str, tuple[float, float]]
     focus: float
     free_box: tuple[float, float, float, float]
+    body: tuple[float, float, float] | None = None
 
 
 @dataclass
@@ -269,7 +281,12 @@ def _choose_point(
         else:
             x0, y0, x1, y1 = view.free_box
             target = ""
-            point = np.array([rng.uniform(x0, x1), rng.uniform(y0, y1)])
+            if view.body is not None and rng.random() < BODY_LOOK_PROBABILITY:
+                x, y, radius = view.body
+                point = np.clip(np.array([x, y]) + rng.normal(0.0, BODY_LOOK_SPREAD * radius, 2),
+                                (x0, y0), (x1, y1))
+            else:
+                point = np.array([rng.uniform(x0, x1), rng.uniform(y0, y1)])
         if np.hypot(*(point - previous)) >= 1.5 * ppd:
             return point, target
     direction = rng.normal(size=2)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -66,7 +66,11 @@ _CLASSES = ("ACP", "BG")
 
 @dataclass
 class SweepClip:
-    """A rendered clip: ``uint8`` frames, sweep levels, labels and gaze targets (canvas px)."""
+    """A rendered clip: ``uint8`` frames, sweep levels, labels, gaze targets and the trunk.
+
+    ``targets_px`` and ``trunk_px`` (centre ``x, y`` and radius of the fetal
+    trunk, one per frame) are in canvas pixels.
+    """
 
     clip_id: str
     frames: list[np.ndarray]
@@ -75,6 +79,7 @@ class SweepClip:
     targets_px: list[dict[str, tuple[float, float]]]
     spacing_mm: float
     sector_mask: np.ndarray
+    trunk_px: list[tuple[float, float, float]] = field(default_factory=list)
 
 
 def _sweep_levels(rng: np.random.Generator, n_frames: int) -> np.ndarray:
@@ -152,6 +157,9 @@ def render_sweep_clip(clip_index: int, *, seed: int, n_frames: int) -> SweepClip
         clip.levels.append(float(level))
         clip.labels.append("ACP" if is_acp(float(level)) else "BG")
         clip.targets_px.append(targets)
+        trunk_x, trunk_y = layout.mm_to_px(fetus.centre_mm[0] + offset[0],
+                                           fetus.centre_mm[1] + offset[1])
+        clip.trunk_px.append((float(trunk_x), float(trunk_y), fetus.radius_mm / spacing))
     return clip
 
 
@@ -343,6 +351,8 @@ def _frame_views(clip: SweepClip, onsets: np.ndarray, screen: ScreenSetup) -> li
                 continue
             sx, sy = screen.canvas_to_screen(x, y)
             targets[name] = (float(sx), float(sy))
+        x, y, radius = clip.trunk_px[i]
+        sx, sy = screen.canvas_to_screen(x, y)
         views.append(
             FrameView(
                 onset_ms=int(onsets[i]),
@@ -350,6 +360,7 @@ def _frame_views(clip: SweepClip, onsets: np.ndarray, screen: ScreenSetup) -> li
                 targets=targets,
                 focus=focus,
                 free_box=(float(bx0), float(by0), float(bx1), float(by1)),
+                body=(float(sx), float(sy), radius * screen.scale),
             )
         )
     return views
