@@ -364,6 +364,9 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
                                         metric=m)
                                 for r in chosen for m in ("NSS", "CC")) if c is not None]
     titles = {r[0]: r[1] for r in all_rows}
+    errors = {name: {subject: counts for fold_figures in fold_list
+                     for subject, counts in fold_figures["errors_by_subject"].items()}
+              for name, fold_list in per_fold.items() if "errors_by_subject" in fold_list[0]}
     tables = {
         "table1": table1(summaries, MSEN_ROWS),
         "table2": table2(summaries, all_rows),
@@ -374,9 +377,7 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
                       "yes" if c["a_better"] else "no", c["p_value"]] for c in comparisons],
             "digits": 3,
         },
-        "errors_by_subject": subject_errors_table(
-            {name: {s: c for f in folds_ for s, c in f["errors_by_subject"].items()}
-             for name, folds_ in per_fold.items() if "errors_by_subject" in folds_[0]}, titles),
+        "errors_by_subject": subject_errors_table(errors, titles),
     }
     results = {
         "experiment": "msen",
