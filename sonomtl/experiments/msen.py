@@ -323,8 +323,8 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
                 y_pred = pred["scores"].argmax(1)
                 figures["classification"] = fold_classification(pred["label"], y_pred,
                                                                  labels=labels)
-                figures["errors_by_subject"] = errors_by_subject(
-                    list(pred["subject"]), pred["label"], y_pred)
+                figures["errors_by_subject"] = errors_by_subject(pred["subject"], pred["label"],
+                                                                 y_pred)
             if "attention" in pred:
                 hw = pred["attention"].shape[1:]
                 figures["saliency"] = fold_saliency(pred["attention"], pred["truth"],

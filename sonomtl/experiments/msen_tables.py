@@ -80,10 +80,10 @@ def errors_by_subject(
     if not len(subjects) == len(y_true) == len(y_pred):
         raise ValueError(f"lengths differ: {len(subjects)} subjects, {len(y_true)} labels, "
                          f"{len(y_pred)} predictions")
-    subject_array = np.asarray(subjects, dtype=object)
+    subjects = np.asarray(subjects, dtype=object)
     out: dict[str, dict[str, int]] = {}
     for subject in sorted(set(subjects)):
-        mine = subject_array == subject
+        mine = subjects == subject
         truth, guess = y_true[mine] == positive, y_pred[mine] == positive
         out[str(subject)] = {"frames": int(mine.sum()), "positives": int(truth.sum()),
                              "false_negatives": int((truth & ~guess).sum()),
