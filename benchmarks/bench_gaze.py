@@ -1,7 +1,9 @@
 """Gaze pipeline speed: one hour of 30 Hz gaze to fixations, and 100 attention maps.
 
-Runs sonomtl and pymovements (pix2deg, pos2vel 'preceding', I-VT) side by side on the
-same 108,000 samples, single-threaded, best of several repeats, and prints the ratio.
+The gaze is the simulator's review of 1,800 frames shown 2 s each (fixations, main-sequence
+saccades, drift, blinks and lost samples; sonomtl.data.synthetic.gaze). Runs sonomtl and
+pymovements (pix2deg, pos2vel 'preceding', I-VT) side by side on the same 108,000 samples,
+single-threaded, best of several repeats, and prints the ratio.
 Run: ``.venv/bin/python benchmarks/bench_gaze.py``.
 """
 
@@ -20,9 +22,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from sonomtl.gaze import FixationParams, detect_fixations
+from sonomtl.data.synthetic.gaze import FrameView, review_screen, simulate_review_gaze
+from sonomtl.data.synthetic.sweeps import SWEEP_CANVAS_HW, SWEEP_CROP
+from sonomtl.gaze import FixationParams, GazeSamples, ScreenGeometry, detect_fixations
 from sonomtl.gaze.maps import attention_map
-from tests.gaze.gaze_synthetic import PAPER_GEOMETRY, scanpath
+
+N_SAMPLES = 108_000  # one hour at 30 Hz
 
 
 def best_of(function, repeats):
@@ -34,23 +39,39 @@ def best_of(function, repeats):
     return min(times)
 
 
-def main() -> None:
-    samples, _ = scanpath(n_fixations=11_000, seed=0, lost_fraction=0.02, noise_px=3.0)
-    n = 108_000
-    from sonomtl.gaze import GazeSamples
+def one_hour_of_review_gaze() -> tuple[GazeSamples, ScreenGeometry]:
+    """The simulator's gaze over 1,800 frames of 2 s, cut to :data:`N_SAMPLES` samples."""
+    screen = review_screen(SWEEP_CANVAS_HW, crop_px=SWEEP_CROP[3] - SWEEP_CROP[2])
+    x0, y0, width, height = screen.image_rect_px
+    rng = np.random.default_rng(0)
+    views = []
+    for index in range(1_800):
+        targets = {name: (x0 + rng.uniform(0.2, 0.8) * width, y0 + rng.uniform(0.2, 0.8) * height)
+                   for name in ("stomach", "umbilical_vein", "spine")}
+        views.append(FrameView(onset_ms=2_000 * index, offset_ms=2_000 * (index + 1),
+                               targets=targets, focus=float(rng.uniform(0.2, 0.9)),
+                               free_box=(x0, y0, x0 + width, y0 + height)))
+    recording = simulate_review_gaze(views, screen=screen, rng=rng)
+    samples = GazeSamples(recording.time_ms[:N_SAMPLES].astype(float),
+                          recording.x_px[:N_SAMPLES], recording.y_px[:N_SAMPLES])
+    return samples, ScreenGeometry(screen_px=screen.screen_px, screen_cm=screen.screen_cm,
+                                   distance_cm=screen.distance_cm)
 
-    samples = GazeSamples(samples.time_ms[:n], samples.x_px[:n], samples.y_px[:n])
+
+def main() -> None:
+    samples, geometry = one_hour_of_review_gaze()
     paper = FixationParams(sampling_rate_hz=30.0)
     plain = FixationParams(smooth_window=1, merge_deg=0.0, sampling_rate_hz=30.0)
-    geometry = PAPER_GEOMETRY
     ours_paper = best_of(lambda: detect_fixations(samples, geometry=geometry, params=paper), 7)
     ours_plain = best_of(lambda: detect_fixations(samples, geometry=geometry, params=plain), 7)
 
     import pymovements as pm
 
+    (width_px, height_px), (width_cm, height_cm) = geometry.screen_px, geometry.screen_cm
     experiment = pm.gaze.Experiment(
-        screen_width_px=1920, screen_height_px=1200, screen_width_cm=33.2, screen_height_cm=20.7,
-        distance_cm=50, origin="upper left", sampling_rate=30)
+        screen_width_px=width_px, screen_height_px=height_px, screen_width_cm=width_cm,
+        screen_height_cm=height_cm, distance_cm=geometry.distance_cm, origin="upper left",
+        sampling_rate=30)
 
     def pymovements_ivt():
         gaze = pm.gaze.from_numpy(time=samples.time_ms.astype(np.int64),
@@ -62,7 +83,7 @@ def main() -> None:
         return gaze
 
     theirs = best_of(pymovements_ivt, 3)
-    n_fix = len(detect_fixations(samples, geometry=PAPER_GEOMETRY, params=plain))
+    n_fix = len(detect_fixations(samples, geometry=geometry, params=plain))
     print(f"samples: {len(samples)} (one hour at 30 Hz); plain I-VT fixations: {n_fix}")
     print(f"sonomtl paper protocol (smooth 3, merge 0.5 deg): {ours_paper * 1000:8.1f} ms")
     print(f"sonomtl plain I-VT (smooth 1, merge 0)         : {ours_plain * 1000:8.1f} ms")
