@@ -12,6 +12,7 @@ from sonomtl.models import build_model
 from sonomtl.models.msen import GeneratorOutput, SaliencyOutput, msen_generator, ss_att_net
 from sonomtl.models.sonoeyenet import sonoeyenet
 from sonomtl.models.sononet import sononet16
+from sonomtl.training.msen_task import sononet_baseline
 
 
 def _unit(i: int, o: int, k: int = 3) -> int:
@@ -134,6 +135,23 @@ def test_pretrained_blocks_equal_the_sononet_weights(sononet_dir):
     eye = sonoeyenet(pretrained=weights)
     torch.testing.assert_close(eye.image_stream.blocks[4][2][0].weight,
                                sononet.blocks[4][2][0].weight)
+
+
+@pytest.mark.shared_data
+def test_sononet_baseline_loads_only_the_first_pretrained_blocks(sononet_dir):
+    weights = sononet_dir / "SonoNet16.npz"
+    sononet = sononet16(weights=weights)
+    torch.manual_seed(0)
+    model = sononet_baseline(pretrained=weights, pretrained_blocks=3)
+    for index in range(5):
+        got, expected = model.blocks[index].state_dict(), sononet.blocks[index].state_dict()
+        conv = next(key for key in expected if key.endswith("weight"))
+        same = torch.equal(got[conv], expected[conv])
+        assert same == (index < 3), index
+    # the blocks not loaded keep the N(0, 0.01) initialisation
+    assert float(model.blocks[4][0][0].weight.detach().std()) == pytest.approx(0.01, rel=0.05)
+    with pytest.raises(InputError, match="pretrained_blocks: 6"):
+        sononet_baseline(pretrained=weights, pretrained_blocks=6)
 
 
 @pytest.mark.shared_data
