@@ -46,7 +46,9 @@ def _register_msen(group: argparse._SubParsersAction) -> None:
                       "8 epochs, 60 adversarial steps; paper: the paper's schedule "
                       "(default %(default)s)")
     msen.add_argument("--rows", nargs="+", metavar="ROW",
-                      help="only these configs (e.g. msen_bce_gan sononet16; default all 10)")
+                      help="only these configs (e.g. msen_bce_gan sononet16; default the "
+                      "paper's 10 rows); the ablations sononet16_blocks3 and sononet16_scratch "
+                      "run only when named")
     msen.add_argument("--seed", type=int, default=0, help="split and training seed")
     msen.add_argument("--set", nargs="*", default=[], metavar="key=value", dest="overrides",
                       help="extra config overrides for every run, e.g. trainer.accelerator=gpu")

@@ -37,6 +37,7 @@ from sonomtl.experiments.threads import QUICK_THREADS, torch_threads
 
 __all__ = [
     "MSEN_ROWS",
+    "ABLATION_ROWS",
     "QUICK_OVERRIDES",
     "MEDIUM_OVERRIDES",
     "QUICK_THREADS",
@@ -57,6 +58,13 @@ MSEN_ROWS: tuple[tuple[str, str, str], ...] = (
     ("sonoeyenet_late_ft", "SonoEyeNet-Late FT", "I and A"),
     ("ss_att_bce", "SS-att BCE", "I"),
     ("ss_att_mse", "SS-att MSE", "I"),
+)
+#: Rows that are not in the paper, run only when named in ``rows``: the SonoNet-16
+#: baseline with less of SonoNet's pretraining, to separate what M-SEN's architecture
+#: adds from what the official weights give the baseline.
+ABLATION_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("sononet16_blocks3", "SonoNet-16 (blocks 1-3 pretrained)", "I"),
+    ("sononet16_scratch", "SonoNet-16 (random init)", "I"),
 )
 CENTRE_BIAS = ("centre_bias", "Centre bias (baseline)", "-")
 SCALES = ("quick", "medium", "paper")
@@ -94,6 +102,13 @@ _COMPARISONS = (
     ("msen_bce", "msen_mse", "saliency", "NSS"),
     ("msen_bce_gan", "msen_bce", "saliency", "NSS"),
     ("msen_mse_gan", "msen_mse", "saliency", "NSS"),
+    # the ablation rows, when run
+    ("msen_bce_gan", "sononet16_blocks3", "classification", "f1"),
+    ("msen_bce", "sononet16_blocks3", "classification", "f1"),
+    ("sononet16", "sononet16_blocks3", "classification", "f1"),
+    ("msen_bce_gan", "sononet16_scratch", "classification", "f1"),
+    ("msen_bce", "sononet16_scratch", "classification", "f1"),
+    ("sononet16", "sononet16_scratch", "classification", "f1"),
 )
 
 
@@ -226,7 +241,8 @@ def run_msen_experiment(
     scale
         ``"quick"``, ``"medium"`` or ``"paper"`` (see the module docstring).
     rows
-        Config names to run (default all of :data:`MSEN_ROWS`).
+        Config names to run (default all of :data:`MSEN_ROWS`; the
+        :data:`ABLATION_ROWS` run only when named).
     seed
         Seed of the split and of every run.
     config_dir
@@ -278,8 +294,8 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
     started = time.perf_counter()
     data, out = Path(data), Path(out)
     folds = int(folds or _DEFAULT_FOLDS[scale])
-    known = [r[0] for r in MSEN_ROWS]
-    chosen = list(rows) if rows else known
+    known = [r[0] for r in MSEN_ROWS + ABLATION_ROWS]
+    chosen = list(rows) if rows else [r[0] for r in MSEN_ROWS]
     unknown = [r for r in chosen if r not in known]
     if unknown:
         raise InputError(f"unknown rows {unknown}; known: {', '.join(known)}", field="rows")
@@ -357,7 +373,7 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
             summary["saliency"] = summarise_folds(
                 [f["saliency"] for f in fold_list], ("IG", "CC", "NSS", "SIM", "AUC", "sAUC"))
         summaries[name] = summary
-    all_rows = list(MSEN_ROWS) + [CENTRE_BIAS]
+    all_rows = list(MSEN_ROWS + ABLATION_ROWS) + [CENTRE_BIAS]
     comparisons = [c for c in (compare(summaries, a, b, section=s, metric=m)
                                for a, b, s, m in _COMPARISONS) if c is not None]
     comparisons += [c for c in (compare(summaries, r, "centre_bias", section="saliency",
@@ -368,7 +384,7 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
                      for subject, counts in fold_figures["errors_by_subject"].items()}
               for name, fold_list in per_fold.items() if "errors_by_subject" in fold_list[0]}
     tables = {
-        "table1": table1(summaries, MSEN_ROWS),
+        "table1": table1(summaries, MSEN_ROWS + ABLATION_ROWS),
         "table2": table2(summaries, all_rows),
         "comparisons": {
             "title": "The paper's orderings, as found here (paired t-test across folds)",

@@ -17,14 +17,22 @@ def test_tiny_experiment_writes_both_tables_with_numbers_in_range(tmp_path, caps
     assert main(["synth", "sweeps", "--out", str(data), "--subjects", "4", "--frames", "10",
                  "--no-video", "--seed", "3"]) == 0
     status = main(["experiment", "msen", "--data", str(data), "--out", str(out), "--folds", "2",
-                   "--rows", "msen_bce", "sononet16", "--set", "stages.pretrain.epochs=1",
-                   "data.params.input_hw=[32,32]", "data.batch_size=4"])
+                   "--rows", "msen_bce", "sononet16", "sononet16_scratch", "--set",
+                   "stages.pretrain.epochs=1", "data.params.input_hw=[32,32]",
+                   "data.batch_size=4"])
     assert status == 0, capsys.readouterr().err
     results = json.loads((out / "results.json").read_text())
     assert results["folds"] == 2 and results["scale"] == "quick"
     assert set(results["tables"]) == {"table1", "table2", "comparisons", "errors_by_subject"}
     table1 = results["tables"]["table1"]
-    assert [r[0] for r in table1["rows"]] == ["M-SEN BCE", "SonoNet-16"]
+    assert [r[0] for r in table1["rows"]] == ["M-SEN BCE", "SonoNet-16",
+                                              "SonoNet-16 (random init)"]
+    # the ablation row: no pretrained weights at all, compared with M-SEN and SonoNet-16
+    scratch = (out / "sononet16_scratch" / "fold0" / "config.yaml").read_text()
+    assert "pretrained: null" in scratch and "SonoNet16.npz" not in scratch
+    compared = {(c["a"], c["b"]) for c in results["comparisons"] if c["metric"] == "f1"}
+    assert {("msen_bce", "sononet16"), ("msen_bce", "sononet16_scratch"),
+            ("sononet16", "sononet16_scratch")} <= compared
     for row in table1["rows"]:
         for value in row[2:8]:
             assert 0.0 <= value <= 100.0
@@ -104,9 +112,9 @@ def test_every_row_config_accepts_the_scale_and_d_sees_the_frame_size(scale):
     from pathlib import Path
 
     from sonomtl.config import load_config
-    from sonomtl.experiments.msen import MSEN_ROWS, _overrides, default_config_dir
+    from sonomtl.experiments.msen import ABLATION_ROWS, MSEN_ROWS, _overrides, default_config_dir
 
-    for name, _, _ in MSEN_ROWS:
+    for name, _, _ in MSEN_ROWS + ABLATION_ROWS:
         path = Path(default_config_dir()) / f"{name}.yaml"
         has_adv = any(s.pattern == "adversarial" for s in load_config(path).stages)
         items = _overrides(name, scale=scale, data=Path("/data"), folds=5, fold=1, seed=0,
