@@ -66,6 +66,7 @@ ABLATION_ROWS: tuple[tuple[str, str, str], ...] = (
     ("sononet16_blocks3", "SonoNet-16 (blocks 1-3 pretrained)", "I"),
     ("sononet16_scratch", "SonoNet-16 (random init)", "I"),
 )
+_ALL_ROWS = MSEN_ROWS + ABLATION_ROWS
 CENTRE_BIAS = ("centre_bias", "Centre bias (baseline)", "-")
 SCALES = ("quick", "medium", "paper")
 _CPU_OVERRIDES: tuple[str, ...] = (
@@ -294,7 +295,7 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
     started = time.perf_counter()
     data, out = Path(data), Path(out)
     folds = int(folds or _DEFAULT_FOLDS[scale])
-    known = [r[0] for r in MSEN_ROWS + ABLATION_ROWS]
+    known = [r[0] for r in _ALL_ROWS]
     chosen = list(rows) if rows else [r[0] for r in MSEN_ROWS]
     unknown = [r for r in chosen if r not in known]
     if unknown:
@@ -373,7 +374,7 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
             summary["saliency"] = summarise_folds(
                 [f["saliency"] for f in fold_list], ("IG", "CC", "NSS", "SIM", "AUC", "sAUC"))
         summaries[name] = summary
-    all_rows = list(MSEN_ROWS + ABLATION_ROWS) + [CENTRE_BIAS]
+    all_rows = [*_ALL_ROWS, CENTRE_BIAS]
     comparisons = [c for c in (compare(summaries, a, b, section=s, metric=m)
                                for a, b, s, m in _COMPARISONS) if c is not None]
     comparisons += [c for c in (compare(summaries, r, "centre_bias", section="saliency",
@@ -384,7 +385,7 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
                      for subject, counts in fold_figures["errors_by_subject"].items()}
               for name, fold_list in per_fold.items() if "errors_by_subject" in fold_list[0]}
     tables = {
-        "table1": table1(summaries, MSEN_ROWS + ABLATION_ROWS),
+        "table1": table1(summaries, _ALL_ROWS),
         "table2": table2(summaries, all_rows),
         "comparisons": {
             "title": "The paper's orderings, as found here (paired t-test across folds)",
