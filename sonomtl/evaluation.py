@@ -300,12 +300,12 @@ def abdominal_results(
     seconds = time.perf_counter() - tic
     index = np.concatenate([p["index"] for p in parts])
     split_records = [records[int(i)] for i in index]
-    names = list(spec.landmarks)
+    # the landmarks this network predicts: all of the dataset's, or one task's (SFCN, STL)
+    names = [spec.landmarks[c] for c in task.channels or ()]
     inputs: dict[str, Any] = {}
     points = None
     if parts[0]["points"] is not None and names:
-        points = np.zeros((len(index), len(names), 2))
-        points[:, task.channels] = np.concatenate([p["points"] for p in parts])
+        points = np.concatenate([p["points"] for p in parts])
     trains_views = any("view" in s.losses for s in config.stages)
     if parts[0]["view"] is not None and trains_views and len(spec.classes) > 1:
         inputs.update(labels=list(spec.classes),
@@ -315,12 +315,14 @@ def abdominal_results(
               "batch_size": batch_size}
     results = build_results(timing=timing, model=model_figures(run.module), **inputs)
     if points is not None:
-        results["landmarks"] = landmark_report(points, split_records, spec)
-        results["landmarks"]["n_images"] = int(sum(bool(r.landmarks) for r in split_records))
+        results["landmarks"] = landmark_report(points, split_records, spec, landmarks=names)
+        results["landmarks"]["n_images"] = int(sum(any(n in r.landmarks for n in names)
+                                                   for r in split_records))
     human = score_human(spec=spec, records=split_records)
     if human:
         results["human"] = human
-    return results, {"index": index, "points": points, "records": split_records, "spec": spec}
+    return results, {"index": index, "points": points, "landmark_names": names,
+                     "records": split_records, "spec": spec}
 
 
 def _write_landmark_examples(folder: Path, data_root: Path, pred: Mapping[str, Any],
@@ -333,9 +335,11 @@ def _write_landmark_examples(folder: Path, data_root: Path, pred: Mapping[str, A
     from sonomtl.fileio import write_bytes, write_json
 
     spec, records, points = pred["spec"], pred["records"], pred["points"]
+    names = pred["landmark_names"]
     if points is None:
         return None
-    picks = [k for k, r in enumerate(records) if r.landmarks][:_LANDMARK_EXAMPLES]
+    picks = [k for k, r in enumerate(records)
+             if any(n in r.landmarks for n in names)][:_LANDMARK_EXAMPLES]
     examples = []
     for k in picks:
         record = records[k]
@@ -344,13 +348,13 @@ def _write_landmark_examples(folder: Path, data_root: Path, pred: Mapping[str, A
         Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(buffer, format="PNG")
         name = f"landmarks_{k}.png"
         write_bytes(folder / name, buffer.getvalue())
-        annotated = [n for n in spec.landmarks if n in record.landmarks]
+        annotated = [n for n in names if n in record.landmarks]
         examples.append({
             "image": name,
             "title": f"{title}: {record.label}",
             "spacing_mm": list(record.spacing_mm) if record.spacing_mm is not None else 1.0,
             "truth": {n: [float(v) for v in record.landmarks[n]] for n in annotated},
-            "prediction": {n: [float(v) for v in points[k, spec.landmark_index(n)]]
+            "prediction": {n: [float(v) for v in points[k, names.index(n)]]
                            for n in annotated},
             "measurements": {m: {"landmarks": list(d.landmarks)}
                              for m, d in spec.measurements.items()

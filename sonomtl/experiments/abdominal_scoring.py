@@ -37,14 +37,23 @@ def original_spacing(records: Sequence[Any]) -> np.ndarray:
     return out
 
 
-def landmark_report(points: np.ndarray, records: Sequence[Any], spec: Any) -> dict[str, Any]:
-    """Point and measurement errors (mm, original pixels) of ``points`` against ``records``."""
+def landmark_report(points: np.ndarray, records: Sequence[Any], spec: Any, *,
+                    landmarks: Sequence[str] | None = None) -> dict[str, Any]:
+    """Point and measurement errors (mm, original pixels) of ``points`` against ``records``.
+
+    ``landmarks`` names the columns of ``points`` (default all of the spec's,
+    in order); a single-task network scores only its own landmarks and the
+    measurements made of them.
+    """
     from sonomtl.experiments.abdominal_eval import truth_points
     from sonomtl.metrics.landmarks import compute_landmark_report
 
+    names = list(spec.landmarks) if landmarks is None else list(landmarks)
+    measurements = {name: m for name, m in measurement_definitions(spec).items()
+                    if set(m["landmarks"]) <= set(names)}
     return compute_landmark_report(
-        points, truth_points(records, spec.landmarks), landmark_names=list(spec.landmarks),
-        spacing_mm=original_spacing(records), measurements=measurement_definitions(spec))
+        points, truth_points(records, names), landmark_names=names,
+        spacing_mm=original_spacing(records), measurements=measurements)
 
 
 def _classification(views: np.ndarray, records: Sequence[Any], spec: Any) -> dict[str, Any]:

@@ -145,6 +145,38 @@ def test_abdominal_point_and_measurement_errors_equal_a_hand_computation(abdomin
     assert set(first["prediction"]) == set(first["truth"])
 
 
+@pytest.mark.slow
+def test_a_single_task_run_is_scored_on_its_own_landmarks_only(abdominal_run, tmp_path, capsys):
+    # SFCN predicts one task's channels; the other views' landmarks are not scored as (0, 0)
+    from sonomtl.config import load_config
+    from sonomtl.data.manifest import load_dataset
+    from sonomtl.evaluation import abdominal_results, load_run
+    from sonomtl.training.run import train
+
+    data = load_run(abdominal_run.run_dir).data_root
+    spec, _ = load_dataset(data)
+    names = list(spec.landmark_tasks["kidney_long"])
+    config = load_config("configs/abdominal/sfcn.yaml", [
+        f"data.root={data}", f"out_dir={tmp_path / 'runs'}", "trainer.progress_bar=false",
+        "stages.landmarks.epochs=1", "data.batch_size=2",
+        "modules.net.kwargs.encoder_layers=[1,1,1,1]",
+        "modules.net.kwargs.gcn_kernel=3"])
+    run_dir = train(config).run_dir
+    assert main(["evaluate", str(run_dir)]) == 0, capsys.readouterr().err
+    landmarks = json.loads((run_dir / "results.json").read_text())["landmarks"]
+    assert set(landmarks["point_error_mm"]) == {*names, "mean"}
+    assert set(landmarks["measurement_abs_error_mm"]) == {
+        m for m, d in spec.measurements.items() if set(d.landmarks) <= set(names)}
+    _, pred = abdominal_results(load_run(run_dir), split="test")
+    assert pred["points"].shape[1:] == (len(names), 2)
+    errors = [np.hypot(*((pred["points"][k, j] - record.landmarks[n]) * record.spacing_mm))
+              for k, record in enumerate(pred["records"])
+              for j, n in enumerate(names) if n in record.landmarks]
+    assert errors and landmarks["n_images"] == len(errors) // 2
+    assert landmarks["point_error_mm"]["mean"]["n"] == len(errors)
+    assert landmarks["point_error_mm"]["mean"]["mean"] == pytest.approx(np.mean(errors), rel=1e-6)
+
+
 def test_missing_run_checkpoint_or_dataset_exit_2_with_one_line(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "absent")]) == 2
     assert "run folder not found" in capsys.readouterr().err
