@@ -153,6 +153,8 @@ def config_from_model(
             measurements = {k: v for k, v in abdominal_default_measurements().items()
                             if set(v["landmarks"]) <= known}
     normalisation = pre.get("normalisation", cfg.get("normalisation"))
+    if "normalisation" not in pre and "intensity_mean" in pre:  # earlier abdominal checkpoints
+        normalisation = {"mean": float(pre["intensity_mean"]), "std": float(pre["intensity_std"])}
     if normalisation == "none":
         normalisation = None
     return InferenceConfig(

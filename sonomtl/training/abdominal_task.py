@@ -278,6 +278,7 @@ class AbdominalTask(Task):
         if self.intensity_std <= 0:
             raise ValueError(f"intensity_std must be positive, got {self.intensity_std}")
         self.spec: Any = None
+        self.mask_overlays: bool | str = True
         # heat-map channels of the dataset that the network predicts (all, or one task's)
         self.channels: list[int] | None = None
 
@@ -289,6 +290,7 @@ class AbdominalTask(Task):
 
         spec, _, datasets = load_split_datasets(root, params=params, seed=seed)
         self.spec = spec
+        self.mask_overlays = params.get("mask_overlays", True)
         self.channels = list(range(len(spec.landmarks)))
         train, val = datasets["train"], datasets["val"]
         names = list(spec.landmarks)
@@ -329,17 +331,29 @@ class AbdominalTask(Task):
         return np.asarray(dataset.labels).tolist()
 
     def preprocessing_info(self, datasets: TaskDatasets) -> dict[str, Any]:
+        """Everything predict needs to see and read frames as training did.
+
+        The network's landmarks, which of them each view shows, the
+        measurements made of them and the decoder threshold travel with it,
+        so a dataset's own measurements (HC18: OFD, BPD, HC) are not replaced
+        by the paper's defaults.
+        """
         spec = self.spec
         names = [spec.landmarks[c] for c in self.channels] if self.channels is not None else []
         return {
             "input_size": list(spec.input_size),
             "target_spacing_mm": spec.target_spacing_mm,
             "crop": spec.crop if not isinstance(spec.crop, tuple) else list(spec.crop),
-            "mask_rects": [list(r) for r in spec.mask_rects],
+            "mask_rects": [list(r) for r in spec.mask_rects] if self.mask_overlays else [],
             "classes": list(spec.classes),
             "landmarks": names,
-            "intensity_mean": self.intensity_mean,
-            "intensity_std": self.intensity_std,
+            "view_landmarks": {view: [n for n in shown if n in names]
+                               for view, shown in spec.view_landmarks.items()},
+            "measurements": {name: {"type": m.type, "landmarks": list(m.landmarks)}
+                             for name, m in spec.measurements.items()
+                             if set(m.landmarks) <= set(names)},
+            "normalisation": {"mean": self.intensity_mean, "std": self.intensity_std},
+            "heatmap_threshold": self.threshold,
         }
 
     # ---- modules -------------------------------------------------------------------------

@@ -254,6 +254,8 @@ class MSENFrames(Dataset):
             "classes": list(spec.classes),
             "normalisation": normalise,
             "crop": None if spec.crop is None else spec.crop,
+            "mask_rects": [list(r) for r in spec.mask_rects],
+            "target_spacing_mm": spec.target_spacing_mm,
             "dataset_input_size": list(self.map_hw),
         }
 

@@ -1,0 +1,79 @@
+"""A trained abdominal-task checkpoint predicts as its evaluation scored it.
+
+The checkpoint carries the task's own preprocessing (intensity normalisation,
+decoder threshold) and its dataset's measurements (HC18: OFD, BPD, HC), so
+``predict`` neither falls back to the paper's defaults nor sees other grey
+levels than training did.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.data.test_importers import hc18_subset
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def hc18_run(hc18_dir, tmp_path_factory):
+    from sonomtl.config import load_config
+    from sonomtl.data.importers import import_hc18
+    from sonomtl.training.run import train
+
+    root = tmp_path_factory.mktemp("hc18_run")
+    data = root / "data"
+    import_hc18(src=hc18_subset(hc18_dir, root / "src"), out=data)
+    config = load_config("configs/abdominal/hc18_mgcn_r_cpu.yaml", [
+        f"data.root={data}", f"out_dir={root / 'runs'}", "trainer.progress_bar=false",
+        "stages.landmarks.epochs=6", "data.batch_size=2", "data.params.input_size=[48,64]",
+        "data.params.heatmap_sigma_px=2.0", "data.params.test_fraction=0.25",
+        "modules.net.kwargs.gcn_kernel=3", "modules.D.kwargs.base_chans=8",
+        "task.params.intensity_mean=100.0", "task.params.intensity_std=50.0",
+        "task.params.coordinate_threshold=0.6"])
+    return train(config).run_dir
+
+
+def test_checkpoint_carries_the_tasks_preprocessing_and_measurements(hc18_run):
+    from sonomtl.inference.predictor import load_predictor
+
+    config = load_predictor(hc18_run).config
+    assert config.normalisation == {"mean": 100.0, "std": 50.0}
+    assert config.heatmap_threshold == 0.6
+    assert config.landmark_names == ("ofd_1", "ofd_2", "bpd_1", "bpd_2")
+    assert set(config.measurements) == {"OFD", "BPD", "HC"}
+    assert config.measurements["HC"]["type"] == "ellipse_circumference"
+
+
+def test_predict_gives_the_evaluated_landmarks_and_the_datasets_measurements(hc18_run):
+    from sonomtl.data.io import read_frame
+    from sonomtl.evaluation import abdominal_results, load_run
+    from sonomtl.inference.predictor import load_predictor
+    from sonomtl.metrics.landmarks import measurement_values_mm
+
+    run = load_run(hc18_run)
+    _, evaluated = abdominal_results(run, split="test")
+    predictor = load_predictor(hc18_run)
+    names = evaluated["landmark_names"]
+    compared = 0
+    for k, record in enumerate(evaluated["records"]):
+        image, spacing = read_frame(run.data_root, record)
+        [result] = predictor.predict_frames([image], spacings_mm=[spacing])
+        # predict reports a map without any positive value as not found (None); the
+        # evaluation scores its brightest pixel instead
+        for j, name in enumerate(names):
+            if result.landmarks[name] is not None:
+                np.testing.assert_allclose(result.landmarks[name], evaluated["points"][k, j],
+                                           atol=1e-3)
+                compared += 1
+        points = np.array([result.landmarks[n] or (np.nan, np.nan) for n in names], float)
+        expected = measurement_values_mm(points[None], landmark_names=names,
+                                         measurements=predictor.config.measurements,
+                                         spacing_mm=spacing)
+        found = {m for m, v in expected.items() if np.isfinite(v[0])}
+        assert set(result.measurements_mm) == found
+        for name in found:
+            assert result.measurements_mm[name] == pytest.approx(float(expected[name][0]),
+                                                                 rel=1e-6)
+    assert compared >= len(names)
