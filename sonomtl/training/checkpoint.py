@@ -163,7 +163,13 @@ def latest_checkpoint(run_or_folder: str | os.PathLike[str]) -> CheckpointPaths 
 
 
 def read_metadata(weights: str | os.PathLike[str]) -> dict[str, Any]:
-    """The sonomtl metadata of a checkpoint's safetensors file; refuses newer format versions."""
+    """The sonomtl metadata of a checkpoint's safetensors file, checked.
+
+    Refuses newer format versions, malformed metadata, and modules or tasks
+    that are not registered factories: a checkpoint is data from anywhere,
+    so it may only rebuild the toolkit's own networks (never call an
+    arbitrary function of the package with the file's arguments).
+    """
     from safetensors import safe_open
 
     try:
@@ -173,15 +179,49 @@ def read_metadata(weights: str | os.PathLike[str]) -> dict[str, Any]:
         raise InputError(f"not a readable safetensors checkpoint: {error}", file=weights) from None
     if "sonomtl" not in header:
         raise InputError("not a sonomtl checkpoint (no sonomtl metadata)", file=weights)
-    metadata = json.loads(header["sonomtl"])
+    try:
+        metadata = json.loads(header["sonomtl"])
+    except json.JSONDecodeError as error:
+        raise InputError(f"the sonomtl metadata is not valid JSON: {error}", file=weights) from None
+    if not isinstance(metadata, dict):
+        raise InputError("the sonomtl metadata is not a JSON object", file=weights)
     version = metadata.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise InputError(f"checkpoint format version {version!r} is not a positive integer",
+                         file=weights, field="format_version")
+    if version > FORMAT_VERSION:
         raise InputError(
             f"checkpoint format version {version} is newer than this sonomtl supports "
             f"({FORMAT_VERSION}); upgrade sonomtl to read it",
             file=weights,
         )
+    _check_factories(metadata, weights)
     return metadata
+
+
+def _check_factories(metadata: Mapping[str, Any], weights: Any) -> None:
+    from sonomtl.training.tasks import checkpoint_factory_allowed
+
+    modules = metadata.get("modules")
+    if not isinstance(modules, dict) or not modules:
+        raise InputError("the checkpoint lists no modules", file=weights, field="modules")
+    for name, spec in modules.items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("model"), str) \
+                or not isinstance(spec.get("kwargs") or {}, dict):
+            raise InputError("expected {model: name, kwargs: {...}}", file=weights,
+                             field=f"modules.{name}")
+        if not checkpoint_factory_allowed(spec["model"], kind="model"):
+            raise InputError(f"model {spec['model']!r} is not a registered model; a checkpoint "
+                             "rebuilds registered models only", file=weights,
+                             field=f"modules.{name}.model")
+    task = metadata.get("task") or {}
+    if not isinstance(task, dict) or not isinstance(task.get("params") or {}, dict):
+        raise InputError("expected {name, params: {...}}", file=weights, field="task")
+    if task.get("name") is not None and not checkpoint_factory_allowed(task["name"], kind="task"):
+        raise InputError(f"task {task['name']!r} is not a registered task", file=weights,
+                         field="task.name")
+    if not isinstance(metadata.get("preprocessing") or {}, dict):
+        raise InputError("expected a JSON object", file=weights, field="preprocessing")
 
 
 def load_weights(weights: str | os.PathLike[str], modules: Mapping[str, nn.Module]) -> None:
@@ -196,8 +236,16 @@ def load_weights(weights: str | os.PathLike[str], modules: Mapping[str, nn.Modul
 
 
 def load_training_state(paths: CheckpointPaths) -> dict[str, Any]:
-    """The training state of a checkpoint (``torch.load(weights_only=True)``)."""
-    return torch.load(paths.state, map_location="cpu", weights_only=True)
+    """The training state of a checkpoint (``torch.load(weights_only=True)``).
+
+    A damaged file, or one holding anything but tensors and plain containers
+    (which ``weights_only`` refuses to unpickle), raises :class:`InputError`.
+    """
+    try:
+        return torch.load(paths.state, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises UnpicklingError, EOFError, RuntimeError, ...
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"cannot read the training state: {first}", file=paths.state) from None
 
 
 def load_checkpoint_modules(
@@ -242,16 +290,24 @@ def load_checkpoint_modules(
         raise InputError(f"the checkpoint has no module {unknown[0]!r} (it has "
                          f"{', '.join(sorted(specs))})", file=weights)
     task_meta = metadata.get("task") or {}
-    task = (build_task(task_meta["name"], params=task_meta.get("params") or {})
-            if task_meta.get("name") else None)
     modules = {}
-    for name in names or list(specs):
-        kwargs = {key: (None if key in _WEIGHT_FILE_ARGS else value)
-                  for key, value in (specs[name].get("kwargs") or {}).items()}
-        model = specs[name]["model"]
-        modules[name] = (task.build_module(name, model=model, kwargs=kwargs) if task is not None
-                         else build_named_model(model, kwargs))
-    load_weights(weights, modules)
+    part = "its task"
+    try:
+        task = (build_task(task_meta["name"], params=task_meta.get("params") or {})
+                if task_meta.get("name") else None)
+        for name in names or list(specs):
+            part = f"module {name!r}"
+            kwargs = {key: (None if key in _WEIGHT_FILE_ARGS else value)
+                      for key, value in (specs[name].get("kwargs") or {}).items()}
+            model = specs[name]["model"]
+            modules[name] = (task.build_module(name, model=model, kwargs=kwargs)
+                             if task is not None else build_named_model(model, kwargs))
+        part = "the weights"
+        load_weights(weights, modules)
+    except (TypeError, ValueError, KeyError, RuntimeError) as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise InputError(f"cannot rebuild {part} from the checkpoint: {first}",
+                         file=weights) from None
     for module in modules.values():
         module.eval()
     return modules, metadata

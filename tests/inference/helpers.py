@@ -75,7 +75,7 @@ def write_checkpoint(folder: Path, modules: dict[str, tuple[str, dict, nn.Module
 
     metadata = {"format_version": format_version, "run_name": folder.name,
                 "modules": {n: {"model": m, "kwargs": kw} for n, (m, kw, _) in modules.items()},
-                "task": {"name": "sonomtl.training.tasks:Task", "params": {}},
+                "task": {},
                 "preprocessing": preprocessing or {}}
     save_checkpoint(folder / "checkpoints", step=1,
                     modules={n: mod for n, (_, _, mod) in modules.items()},
