@@ -6,7 +6,8 @@ returning an exit status). Command modules import only ``argparse`` at module
 level; the heavy parts (torch, pydicom, ...) are imported inside the handlers,
 so ``sonomtl --help`` is fast.
 
-User errors (:class:`sonomtl.errors.InputError`) are printed as one line on
+User errors (:class:`sonomtl.errors.InputError`) and file-system errors
+(``OSError``: an unwritable or missing path) are printed as one line on
 stderr with exit status 2, never as a traceback.
 """
 
@@ -69,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             status = args.func(args)
     except InputError as error:
         print(f"sonomtl: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # an unwritable --out, a folder where a file was expected, ...
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"sonomtl: error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("sonomtl: interrupted", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_command"]
+__all__ = ["add_command", "positive_int"]
 
 
 def add_command(
@@ -23,3 +23,14 @@ def add_command(
         epilog="Examples:\n" + examples.strip("\n"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+
+def positive_int(text: str) -> int:
+    """``argparse`` type: an integer >= 1 (threads, batch sizes, counts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sonomtl.cli._common import add_command
+from sonomtl.cli._common import add_command, positive_int
 
 __all__ = ["register"]
 
@@ -33,10 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--backend", choices=("torch", "onnx"), default=None,
                         help="default: onnx for .onnx files, else torch")
     parser.add_argument("--dtype", choices=("fp32", "fp16", "int8"), default="fp32")
-    parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), default=None)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--iters", type=int, default=20)
+    parser.add_argument("--batch", type=positive_int, default=1)
+    parser.add_argument("--input-size", type=positive_int, nargs=2, metavar=("H", "W"),
+                        default=None)
+    parser.add_argument("--threads", type=positive_int, default=None)
+    parser.add_argument("--iters", type=positive_int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.set_defaults(func=_bench)

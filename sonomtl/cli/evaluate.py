@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sonomtl.cli._common import add_command
+from sonomtl.cli._common import add_command, positive_int
 
 __all__ = ["register"]
 
@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="held-out split to score (default: %(default)s)")
     parser.add_argument("--out", metavar="RESULTS_JSON", default=None,
                         help="results file (default: RUN_DIR/results.json); figures/ beside it")
-    parser.add_argument("--batch-size", type=int, default=None,
+    parser.add_argument("--batch-size", type=positive_int, default=None,
                         help="frames per forward pass (default: the config's)")
     parser.set_defaults(func=_run)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sonomtl.cli._common import add_command
+from sonomtl.cli._common import add_command, positive_int
 
 __all__ = ["register"]
 
@@ -39,7 +39,7 @@ def _register_msen(group: argparse._SubParsersAction) -> None:
         examples=_MSEN_EXAMPLES)
     msen.add_argument("--data", required=True, help="dataset folder (ACP/BG frames with gaze)")
     msen.add_argument("--out", required=True, help="experiment folder to write")
-    msen.add_argument("--folds", type=int, default=None,
+    msen.add_argument("--folds", type=positive_int, default=None,
                       help="cross-validation folds (default 2 for quick, 5 otherwise)")
     msen.add_argument("--scale", choices=("quick", "medium", "paper"), default="quick",
                       help="quick: 64x64, 3 epochs, 20 adversarial steps; medium: 128x128, "
@@ -99,7 +99,7 @@ def _register_abdominal(group: argparse._SubParsersAction) -> None:
                            dest="model_configs",
                            help="use CONFIG for model NAME (repeatable; selects it)")
     abdominal.add_argument("--seed", type=int, default=0, help="split and training seed")
-    abdominal.add_argument("--threads", type=int, default=None,
+    abdominal.add_argument("--threads", type=positive_int, default=None,
                            help="torch CPU threads while training (default 1 for quick, "
                            "torch's own for paper)")
     abdominal.add_argument("--timing-iters", type=int, default=3,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sonomtl.cli._common import add_command
+from sonomtl.cli._common import add_command, positive_int
 
 __all__ = ["register"]
 
@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17)")
     parser.add_argument("--calibration", default=None, metavar="DATASET",
                         help="dataset folder whose frames calibrate int8")
-    parser.add_argument("--calibration-frames", type=int, default=32,
+    parser.add_argument("--calibration-frames", type=positive_int, default=32,
                         help="frames taken from the calibration dataset (default 32)")
     parser.add_argument("--validation", default=None, metavar="DATASET",
                         help="labelled dataset: report accuracy of PyTorch fp32 vs the export")
@@ -49,11 +49,18 @@ def _export(args: argparse.Namespace) -> int:
     import json
 
     from sonomtl.errors import InputError
-    from sonomtl.inference.export import SONONET_INT8, dataset_frames, export_onnx
+    from sonomtl.inference.export import (
+        MAX_OPSET,
+        MIN_OPSET,
+        SONONET_INT8,
+        dataset_frames,
+        export_onnx,
+    )
     from sonomtl.inference.predictor import load_model
 
-    if args.opset < 17:
-        raise InputError(f"must be >= 17, got {args.opset}", field="--opset")
+    if not MIN_OPSET <= args.opset <= MAX_OPSET:
+        raise InputError(f"must be from {MIN_OPSET} to {MAX_OPSET}, got {args.opset}",
+                         field="--opset")
     if not args.out.lower().endswith(".onnx"):
         raise InputError("the output file must end in .onnx", file=args.out, field="--out")
     if args.dtype == "int8" and args.calibration is None:

@@ -90,7 +90,10 @@ def _saliency(args: argparse.Namespace) -> int:
             )
         except (ValueError, TypeError) as error:
             message = str(error)
-            culprit = next((n for n in files if message.startswith(n)), "saliency_maps")
+            named = sorted((message.find(n), n) for n in files if n in message)
+            # "A and B must have the same shape": B is the one that does not fit A
+            culprit = named[-1][1] if "same shape" in message and named else \
+                next((n for n in files if message.startswith(n)), "saliency_maps")
             raise InputError(message, file=files[culprit]) from None
     for warning in caught:
         print(f"sonomtl: warning: {warning.message}", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sonomtl.cli._common import add_command
+from sonomtl.cli._common import add_command, positive_int
 
 __all__ = ["register"]
 
@@ -44,8 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--smoothing-alpha", type=float, default=0.3,
                         help="exponential smoothing weight of the newest frame "
                              "(default %(default)s; 1 = none)")
-    parser.add_argument("--batch", type=int, default=8, help="frames per batch (default 8)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads")
+    parser.add_argument("--batch", type=positive_int, default=8,
+                        help="frames per batch (default 8)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="CPU threads")
     parser.add_argument("--no-overlays", action="store_true", help="do not write overlay PNGs")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=_predict)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sonomtl.cli._common import add_command
+from sonomtl.cli._common import add_command, positive_int
 
 __all__ = ["register"]
 
@@ -19,16 +19,6 @@ _ABDOMINAL_EXAMPLES = """
   sonomtl synth abdominal --out /tmp/abdominal --quick        # 33 images, input 256
   sonomtl synth abdominal --out /tmp/abdominal --images 220 --input-size 256 --seed 3
 """
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,13 +43,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sweeps.add_argument("--out", required=True, help="dataset folder to write")
     sweeps.add_argument(
         "--subjects",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="number of clips/subjects (default 33; 3 with --quick)",
     )
     sweeps.add_argument(
         "--frames",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="frames per clip (default 49; 12 with --quick)",
     )
@@ -82,13 +72,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     abdominal.add_argument("--out", required=True, help="dataset folder to write")
     abdominal.add_argument(
         "--images",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="number of images (default 1100; 33 with --quick)",
     )
     abdominal.add_argument(
         "--input-size",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="model input size in dataset.yaml (default 512; 256 with --quick); "
         "target spacing = 0.5 * 512 / size mm",

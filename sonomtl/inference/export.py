@@ -38,6 +38,7 @@ from sonomtl.inference.predictor import ONNX_CONFIG_KEY
 __all__ = [
     "CALIBRATION_METHODS",
     "DTYPES",
+    "MAX_OPSET",
     "MIN_OPSET",
     "SONONET_INT8",
     "ExportReport",
@@ -54,6 +55,8 @@ CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 SONONET_INT8: dict[str, Any] = {"keep_fp32_first": 1, "keep_fp32_last": 2,
                                 "calibration_method": "minmax"}
 MIN_OPSET = 17
+#: The highest opset of torch's TorchScript exporter (ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET).
+MAX_OPSET = 20
 INPUT_NAME = "frame"
 
 
@@ -219,8 +222,8 @@ def export_onnx(
 
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
-    if opset < MIN_OPSET:
-        raise ValueError(f"opset must be >= {MIN_OPSET}, got {opset}")
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ValueError(f"opset must be from {MIN_OPSET} to {MAX_OPSET}, got {opset}")
     if calibration_method not in CALIBRATION_METHODS:
         raise ValueError(f"calibration_method must be one of {CALIBRATION_METHODS}, "
                          f"got {calibration_method!r}")

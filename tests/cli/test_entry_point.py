@@ -50,3 +50,32 @@ def test_every_command_has_help_with_examples(command, capsys):
     text = capsys.readouterr().out
     assert f"sonomtl {' '.join(command)}" in text
     assert "Examples:" in text
+
+
+@pytest.mark.parametrize("argv", [
+    ["bench", "msen", "--threads", "-1"],
+    ["bench", "msen", "--batch", "0"],
+    ["predict", "msen", "x.png", "--out", "o", "--threads", "0"],
+    ["evaluate", "runs/x", "--batch-size", "zero"],
+])
+def test_counts_below_one_are_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    assert caught.value.code == 2
+    assert "expected a positive integer" in capsys.readouterr().err
+
+
+def test_an_unwritable_output_is_one_line_naming_it(tmp_path, capsys):
+    # a file where the output folder should be: an OSError, reported as bad input
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    status = main(["synth", "sweeps", "--out", str(blocker / "sub"), "--subjects", "1",
+                   "--frames", "2", "--no-video", "--no-gaze"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and str(blocker) in err[0]
+    assert "Traceback" not in err[0]
+
+
+def test_an_opset_the_exporter_cannot_write_is_refused(tmp_path, capsys):
+    assert main(["export", "msen", "--out", str(tmp_path / "m.onnx"), "--opset", "99"]) == 2
+    assert "field --opset: must be from 17 to 20, got 99" in capsys.readouterr().err

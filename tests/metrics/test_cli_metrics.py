@@ -103,7 +103,13 @@ def test_shape_mismatch_names_the_file_and_exits_2(arrays, tmp_path, capsys):
     assert main(["metrics", "saliency", str(paths["pred"]), str(tmp_path / "small.npy")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
-    assert "pred.npy: saliency_maps and fixation_maps must have the same shape" in err
+    # the file that does not fit the predictions is named, not the predictions
+    assert "small.npy: saliency_maps and fixation_maps must have the same shape" in err
+    np.save(tmp_path / "small_att.npy", np.zeros((4, 12, 15)))
+    assert main(["metrics", "saliency", str(paths["pred"]), str(paths["fix"]),
+                 "--attention", str(tmp_path / "small_att.npy")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith(f"sonomtl: error: {tmp_path / 'small_att.npy'}:")
 
 
 def test_missing_and_unreadable_files_exit_2(arrays, tmp_path, capsys):
