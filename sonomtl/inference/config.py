@@ -61,11 +61,16 @@ class InferenceConfig:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
         fix = object.__setattr__
-        fix(self, "input_hw", tuple(int(v) for v in self.input_hw))
+        fix(self, "input_hw", _sizes(self.input_hw, "input_hw", count=2, minimum=1))
         fix(self, "outputs", tuple(self.outputs))
-        if self.crop is not None and not isinstance(self.crop, str):
-            fix(self, "crop", tuple(int(v) for v in self.crop))
+        if self.crop == "auto" or self.crop is None:
+            pass
+        else:
+            fix(self, "crop", _sizes(self.crop, "crop", count=4, minimum=0))
         fix(self, "mask_rects", tuple(tuple(float(v) for v in r) for r in self.mask_rects))
+        _check_normalisation(self.normalisation)
+        if not 0.0 <= float(self.heatmap_threshold) < 1.0:
+            raise ValueError(f"heatmap_threshold must be in [0, 1), got {self.heatmap_threshold!r}")
         if self.class_names is not None:
             fix(self, "class_names", tuple(self.class_names))
         if self.landmark_names is not None:
@@ -93,6 +98,34 @@ class InferenceConfig:
             return cls(**dict(data))
         except (TypeError, ValueError, KeyError) as error:
             raise InputError(f"malformed sonomtl inference config: {error}", file=file) from None
+
+
+def _sizes(values: Any, name: str, *, count: int, minimum: int) -> tuple[int, ...]:
+    """``values`` as ``count`` integers >= ``minimum``; ``ValueError`` naming ``name`` if not."""
+    try:
+        out = tuple(int(v) for v in values)
+        exact = all(float(v) == int(v) for v in values)
+    except (TypeError, ValueError):
+        out, exact = (), False
+    if len(out) != count or not exact or min(out) < minimum:
+        raise ValueError(f"{name} must be {count} integers >= {minimum}, got {values!r}")
+    return out
+
+
+def _check_normalisation(norm: Any) -> None:
+    from sonomtl.data.preprocess import NORMALISATIONS
+
+    if norm is None or norm in NORMALISATIONS:
+        return
+    if isinstance(norm, Mapping) and set(norm) == {"mean", "std"}:
+        try:
+            mean, std = float(norm["mean"]), float(norm["std"])
+        except (TypeError, ValueError):
+            mean, std = float("nan"), float("nan")
+        if np.isfinite(mean) and np.isfinite(std) and std > 0:
+            return
+    raise ValueError(f"normalisation must be one of {NORMALISATIONS}, none, or "
+                     f"{{mean, std > 0}}, got {norm!r}")
 
 
 def abdominal_default_measurements() -> dict[str, dict[str, Any]]:
@@ -154,25 +187,28 @@ def config_from_model(
                             if set(v["landmarks"]) <= known}
     normalisation = pre.get("normalisation", cfg.get("normalisation"))
     if "normalisation" not in pre and "intensity_mean" in pre:  # earlier abdominal checkpoints
-        normalisation = {"mean": float(pre["intensity_mean"]), "std": float(pre["intensity_std"])}
+        normalisation = {"mean": pre["intensity_mean"], "std": pre.get("intensity_std")}
     if normalisation == "none":
         normalisation = None
-    return InferenceConfig(
-        kind=kind,
-        architecture=architecture,
-        input_hw=tuple(pre.get("input_hw", pre.get("input_size", cfg.get("input_hw")))),
-        in_chans=int(cfg.get("in_chans", 1)),
-        outputs=tuple(outputs),
-        crop=pre.get("crop", cfg.get("crop")),
-        target_spacing_mm=pre.get("target_spacing_mm", cfg.get("target_spacing_mm")),
-        normalisation=normalisation,
-        mask_rects=tuple(pre.get("mask_rects", ())),
-        class_names=None if class_names is None else tuple(class_names),
-        landmark_names=None if landmark_names is None else tuple(landmark_names),
-        view_landmarks=dict(view_landmarks or {}),
-        measurements=dict(measurements or {}),
-        heatmap_threshold=float(pre.get("heatmap_threshold", 0.75)),
-    )
+    try:
+        return InferenceConfig(
+            kind=kind,
+            architecture=architecture,
+            input_hw=tuple(pre.get("input_hw", pre.get("input_size", cfg.get("input_hw")))),
+            in_chans=int(cfg.get("in_chans", 1)),
+            outputs=tuple(outputs),
+            crop=pre.get("crop", cfg.get("crop")),
+            target_spacing_mm=pre.get("target_spacing_mm", cfg.get("target_spacing_mm")),
+            normalisation=normalisation,
+            mask_rects=tuple(pre.get("mask_rects", ())),
+            class_names=None if class_names is None else tuple(class_names),
+            landmark_names=None if landmark_names is None else tuple(landmark_names),
+            view_landmarks=dict(view_landmarks or {}),
+            measurements=dict(measurements or {}),
+            heatmap_threshold=float(pre.get("heatmap_threshold", 0.75)),
+        )
+    except (TypeError, ValueError, KeyError) as error:
+        raise InputError(f"malformed preprocessing: {error}", file=file) from None
 
 
 def prepare_frame(

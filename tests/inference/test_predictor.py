@@ -130,3 +130,24 @@ def test_onnx_export_matches_torch_and_carries_its_preprocessing(msen_run, tmp_p
     for name, p in from_torch.probabilities.items():
         assert from_onnx.probabilities[name] == pytest.approx(p, abs=1e-4)
     assert from_onnx.attention_peak_xy == pytest.approx(from_torch.attention_peak_xy, abs=1e-6)
+
+
+@pytest.mark.parametrize(("preprocessing", "message"), [
+    ({"input_hw": "abc"}, "input_hw must be 2 integers >= 1"),
+    ({"input_hw": [0, 64]}, "input_hw must be 2 integers >= 1"),
+    ({"input_hw": [64, 64], "crop": "xyz"}, "crop must be 4 integers >= 0"),
+    ({"input_hw": [64, 64], "normalisation": "bogus"}, "normalisation must be one of"),
+    ({"input_hw": [64, 64], "normalisation": {"mean": 0}}, "normalisation must be one of"),
+    ({"input_hw": [64, 64], "normalisation": {"mean": 0, "std": 0}}, "normalisation must be"),
+    ({"input_hw": [64, 64], "heatmap_threshold": 2}, "heatmap_threshold must be in"),
+])
+def test_malformed_preprocessing_in_a_checkpoint_is_one_clear_error(tmp_path, preprocessing,
+                                                                    message):
+    from sonomtl.models.msen import msen_generator
+
+    run = write_checkpoint(tmp_path / "run", {"G": ("msen", {"sononet_width": 4},
+                                                    msen_generator(sononet_width=4))},
+                           preprocessing=preprocessing)
+    with pytest.raises(InputError, match=f"malformed preprocessing: {message}") as caught:
+        load_predictor(run)
+    assert str(run) in str(caught.value)
