@@ -279,6 +279,10 @@ def _split(records: Sequence[Any], *, folds: int, fold: int, seed: int) -> tuple
     return subject_kfold(records, k=folds, seed=seed)[fold]
 
 
+#: Class names read as "background": never the scored (first) class of an M-SEN dataset.
+_BACKGROUND_NAMES = frozenset({"bg", "background", "other", "others", "non-plane"})
+
+
 class MSENTask(Task):
     """The M-SEN task (see the module docstring for ``task.params`` and ``data.params``)."""
 
@@ -326,6 +330,11 @@ class MSENTask(Task):
             raise InputError(f"M-SEN classifies two classes (plane first, then background); the "
                              f"dataset has {len(spec.classes)}", file=Path(root) / "dataset.yaml",
                              field="classes")
+        if spec.classes[0].strip().lower() in _BACKGROUND_NAMES:
+            # the tables report precision/recall/F1 of the first class: the plane
+            raise InputError(f"the first class is the standard plane (it is scored), got "
+                             f"{list(spec.classes)}; list the plane first",
+                             file=Path(root) / "dataset.yaml", field="classes")
         needs_maps = self.variant != "sononet"
         if needs_maps and not any(r.attention for r in records):
             raise InputError("no attention maps in the manifest: run 'sonomtl gaze maps "

@@ -145,3 +145,21 @@ def test_msen_frames_resize_maps_and_fixations_with_the_frame(tmp_path):
     batch = MSENTask(params={"variant": "msen"}).collate([sample, frames[1]])
     assert batch["has_fixations"].tolist() == [True, False]
     assert batch["has_attention"].tolist() == [True, False]
+
+
+@pytest.mark.parametrize("classes", [("BG", "ACP"), ("background", "plane")])
+def test_a_dataset_listing_background_first_is_refused(tmp_path, classes):
+    # the tables score the first class; background first would report BG's precision/recall/F1
+    from PIL import Image
+
+    from sonomtl.data.manifest import DatasetSpec, write_dataset
+    from sonomtl.errors import InputError
+
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "f.png")
+    write_dataset(tmp_path, DatasetSpec(name="m", classes=classes, input_size=(32, 32)), [
+        {"image": "f.png", "subject": "s1", "label": classes[0]},
+        {"image": "f.png", "subject": "s2", "label": classes[1]}])
+    task = MSENTask(params={"variant": "sononet"})
+    with pytest.raises(InputError, match="list the plane first") as caught:
+        task.build_datasets(root=str(tmp_path), params={}, seed=0)
+    assert caught.value.field == "classes"
