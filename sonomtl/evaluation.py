@@ -185,15 +185,14 @@ def predict_msen(
 def saliency_section(
     *, predicted: np.ndarray, truth: np.ndarray, fixation_map: np.ndarray | None = None
 ) -> dict[str, Any]:
-    """The ``saliency`` section of one model's maps ``(N, H, W)``.
+    """The ``saliency`` section of one model's maps ``(N, H, W)``, as the M-SEN Table 2.
 
-    With ``fixation_map`` (the recorded fixated pixels, the data layer's
-    ``fixation_map``) every metric is the mean over the frames with at least
-    one fixation (``fixations``: ``"fixation_map"``); IG against the centre
-    bias. Without it (a dataset without fixation points), CC, SIM and KLD
-    compare with the ground-truth maps over the frames whose map is not empty
-    and the fixation-based metrics (IG, NSS, AUCs) are NaN (``fixations``:
-    ``"none"``), as in the M-SEN experiment's Table 2.
+    CC, SIM and KLD compare with the ground-truth maps over the frames whose
+    map is not empty (``n_images``). With ``fixation_map`` (the recorded
+    fixated pixels, the data layer's ``fixation_map``) IG (against the centre
+    bias), NSS and the AUCs score the frames with at least one fixation
+    (``n_fixated``; ``fixations``: ``"fixation_map"``); without it (a dataset
+    without fixation points) they are NaN (``fixations``: ``"none"``).
     """
     from sonomtl.metrics.saliency import (
         centre_bias_map,
@@ -209,16 +208,6 @@ def saliency_section(
     if maps.shape != truth.shape or maps.ndim != 3:
         raise ValueError(f"predicted and truth: expected the same (N, H, W) shape, got "
                          f"{maps.shape} and {truth.shape}")
-    if fixation_map is not None:
-        fixations = np.asarray(fixation_map, dtype=np.float32)
-        if fixations.shape != maps.shape:
-            raise ValueError(f"fixation_map: expected shape {maps.shape}, got {fixations.shape}")
-        fixated = fixations.reshape(len(fixations), -1).max(axis=1) > 0
-        if fixated.any():
-            per_image = compute_saliency_metrics(
-                maps[fixated], fixations[fixated], attention_maps=truth[fixated],
-                baseline_map=centre_bias_map(maps.shape[1:]))
-            return {**summarise_saliency(per_image), "fixations": "fixation_map"}
     keep = truth.reshape(len(truth), -1).max(axis=1) > 0
     nan = float("nan")
     out: dict[str, Any] = {key: nan for key in ("IG", "CC", "NSS", "SIM", "AUC_Judd",
@@ -227,7 +216,19 @@ def saliency_section(
         out["CC"] = float(np.nanmean(compute_cc(maps[keep], truth[keep])))
         out["SIM"] = float(np.nanmean(compute_sim(maps[keep], truth[keep])))
         out["KLD"] = float(np.nanmean(compute_kld(maps[keep], truth[keep])))
-    out.update(n_images=int(keep.sum()), fixations="none")
+    out.update(n_images=int(keep.sum()), n_fixated=0, fixations="none")
+    if fixation_map is not None:
+        fixations = np.asarray(fixation_map, dtype=np.float32)
+        if fixations.shape != maps.shape:
+            raise ValueError(f"fixation_map: expected shape {maps.shape}, got {fixations.shape}")
+        fixated = fixations.reshape(len(fixations), -1).max(axis=1) > 0
+        if fixated.any():
+            summary = summarise_saliency(compute_saliency_metrics(
+                maps[fixated], fixations[fixated], attention_maps=truth[fixated],
+                baseline_map=centre_bias_map(maps.shape[1:])))
+            out.update({key: summary[key] for key in ("IG", "NSS", "AUC_Judd", "AUC_Borji",
+                                                      "sAUC") if key in summary})
+            out.update(n_fixated=int(fixated.sum()), fixations="fixation_map")
     return out
 
 

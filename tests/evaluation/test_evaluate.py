@@ -85,7 +85,7 @@ def test_msen_results_equal_an_independent_computation_on_the_trained_modules(ms
         assert saliency["fixations"] == "fixation_map"
         used = [(m, f) for m, f in zip(maps, fixations) if f.max() > 0]
         nss = [((m - m.mean()) / m.std())[f > 0].mean() for m, f in used]
-        assert saliency["n_images"] == len(used) > 0
+        assert saliency["n_fixated"] == len(used) > 0
         assert saliency["NSS"] == pytest.approx(float(np.mean(nss)), rel=1e-4, abs=1e-5)
     else:  # no fixation points in the dataset: the fixation metrics are not invented
         assert saliency["fixations"] == "none" and saliency["NSS"] is None
@@ -175,6 +175,24 @@ def test_a_single_task_run_is_scored_on_its_own_landmarks_only(abdominal_run, tm
     assert errors and landmarks["n_images"] == len(errors) // 2
     assert landmarks["point_error_mm"]["mean"]["n"] == len(errors)
     assert landmarks["point_error_mm"]["mean"]["mean"] == pytest.approx(np.mean(errors), rel=1e-6)
+
+
+def test_saliency_section_scores_maps_on_every_frame_with_truth_and_fixations_where_fixated():
+    # as the M-SEN experiment's Table 2: CC/SIM over non-empty ground truth, NSS over fixations
+    from sonomtl.evaluation import saliency_section
+    from sonomtl.metrics.saliency import compute_cc, compute_sim
+
+    rng = np.random.default_rng(3)
+    maps, truth = rng.random((4, 8, 8)), rng.random((4, 8, 8))
+    truth[3] = 0.0  # no ground truth: not scored
+    fixations = np.zeros((4, 8, 8))
+    fixations[0, 2, 3] = fixations[1, 5, 5] = 1.0  # frames 2 and 3 without fixations
+    out = saliency_section(predicted=maps, truth=truth, fixation_map=fixations)
+    assert out["n_images"] == 3 and out["n_fixated"] == 2
+    assert out["CC"] == pytest.approx(np.mean(compute_cc(maps[:3], truth[:3])), rel=1e-5)
+    assert out["SIM"] == pytest.approx(np.mean(compute_sim(maps[:3], truth[:3])), rel=1e-5)
+    nss = [(m - m.mean()) / m.std() for m in maps[:2]]
+    assert out["NSS"] == pytest.approx((nss[0][2, 3] + nss[1][5, 5]) / 2, rel=1e-5)
 
 
 def test_missing_run_checkpoint_or_dataset_exit_2_with_one_line(tmp_path, capsys):
