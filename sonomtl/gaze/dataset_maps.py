@@ -69,6 +69,11 @@ def write_dataset_attention_maps(
 
     if weighting not in ("binary", "duration"):
         raise ValueError(f"weighting must be 'binary' or 'duration', got {weighting!r}")
+    parts = Path(out_dir).parts
+    if not parts or Path(out_dir).is_absolute() or ".." in parts:
+        # the manifest names files relative to the dataset folder: the maps live inside it
+        raise InputError(f"must be a folder inside the dataset (a relative path without '..'), "
+                         f"got {out_dir!r}", field="out_dir")
     folder = Path(folder)
     spec, records = load_dataset(folder)
     setup = spec.gaze

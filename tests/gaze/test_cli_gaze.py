@@ -114,6 +114,15 @@ def test_maps_command_without_a_gaze_block_fails_with_status_2(tmp_path, capsys)
     assert "gaze" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("out_dir", ["../escape", "/tmp/elsewhere", ""])
+def test_maps_are_written_inside_the_dataset_only(tmp_path, capsys, out_dir):
+    # the manifest names files relative to the dataset folder
+    folder = _dataset(tmp_path)
+    assert main(["gaze", "maps", str(folder), "--out-dir", out_dir]) == 2
+    assert "field out_dir: must be a folder inside the dataset" in capsys.readouterr().err
+    assert not (tmp_path / "escape").exists()
+
+
 def test_maps_command_fills_fixations_with_exact_frame_pixels(tmp_path, capsys):
     folder = _dataset(tmp_path)
     assert main(["gaze", "maps", str(folder), "--smooth", "1"]) == 0
