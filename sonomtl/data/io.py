@@ -12,6 +12,14 @@ the calibration does not describe this pixel grid (the file was resized after
 calibration): :func:`read_dicom` warns with :class:`DicomCalibrationWarning`,
 sets ``spacing_mm`` to ``None`` and keeps the calibrated value in
 ``region_spacing_mm`` (``trust_out_of_frame_regions=True`` uses it anyway).
+
+DICOM files are read in bounded memory: :func:`read_dicom` parses the header
+only (it stops before the pixel data), and frames are decoded from the file one
+at a time (:meth:`DicomImage.frame`, :meth:`DicomImage.iter_frames`), so a long
+multi-frame cine never sits in memory whole. ``RescaleSlope`` /
+``RescaleIntercept`` map stored values linearly; since grey images span the
+full stored range, a positive slope leaves them unchanged and a negative slope
+inverts them (as ``MONOCHROME1`` does).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import struct
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -186,6 +195,9 @@ class UltrasoundRegion:
 class DicomImage:
     """A DICOM file opened for reading: metadata now, frames decoded on demand.
 
+    Only the header is held in memory; every frame is decoded from the file
+    when asked for, so memory does not grow with the number of frames.
+
     Attributes
     ----------
     n_frames, hw
@@ -200,6 +212,8 @@ class DicomImage:
         The calibrated tissue region's bounds exceed the frame (see module doc).
     frame_time_ms
         Time between frames (``FrameTime``, else ``1000 / CineRate``), or ``None``.
+    header
+        The pydicom data set up to (not including) the pixel data.
     """
 
     path: Path
@@ -213,38 +227,48 @@ class DicomImage:
     regions: tuple[UltrasoundRegion, ...]
     frame_time_ms: float | None
     frame_times_ms: tuple[float, ...] | None
-    dataset: Any = field(repr=False, compare=False)
+    header: Any = field(repr=False, compare=False)
 
     def frame(self, index: int) -> np.ndarray:
-        """Decode frame ``index`` (0-based) to float32 grey ``(H, W)`` in [0, 255]."""
+        """Decode frame ``index`` (0-based) to float32 grey ``(H, W)`` in [0, 255].
+
+        Only that frame's pixel data is read from the file.
+        """
         if not isinstance(index, (int, np.integer)) or not 0 <= index < self.n_frames:
             raise InputError(f"frame {index} out of range: the file has {self.n_frames} "
                              "frame(s)", file=self.path, field="frame")
-        from pydicom.pixels import apply_color_lut, pixel_array
+        from pydicom.pixels import pixel_array
 
-        ds = self.dataset
         try:
-            array = pixel_array(ds, index=int(index) if self.n_frames > 1 else None)
-            if self.photometric == "PALETTE COLOR":
-                array = apply_color_lut(array, ds)
+            array = pixel_array(self.path, index=int(index) if self.n_frames > 1 else None)
+            array = self._colour_looked_up(array)
         except Exception as error:  # decoders raise many types for damaged pixel data
             raise InputError(f"cannot decode DICOM pixel data (frame {index}): "
                              f"{_one_line(error)}", file=self.path) from None
-        if self.photometric == "PALETTE COLOR":
-            max_value = 65535.0 if array.dtype.itemsize > 1 else 255.0
-        else:
-            bits = int(ds.get("BitsStored", 8) or 8)
-            if int(ds.get("PixelRepresentation", 0) or 0) == 1:
-                array = array.astype(np.int64) + (1 << (bits - 1))
-            max_value = float((1 << bits) - 1)
-        image = _grey_from_array(array, max_value=max_value)
-        if self.photometric == "MONOCHROME1":
-            image = np.float32(255.0) - image
-        return image
+        return self._grey(array)
+
+    def iter_frames(self) -> Iterator[np.ndarray]:
+        """Decode the frames in order, one at a time (memory holds one frame, not the file).
+
+        Yields the same images as :meth:`frame` for ``0 .. n_frames - 1``.
+        """
+        from pydicom.pixels import iter_pixels
+
+        arrays = iter_pixels(self.path)
+        for index in range(self.n_frames):
+            try:
+                array = self._colour_looked_up(next(arrays))
+            except StopIteration:
+                raise InputError(f"pixel data ends after {index} of {self.n_frames} frames",
+                                 file=self.path) from None
+            except Exception as error:  # decoders raise many types for damaged pixel data
+                raise InputError(f"cannot decode DICOM pixel data (frame {index}): "
+                                 f"{_one_line(error)}", file=self.path) from None
+            yield self._grey(array)
 
     def frames(self) -> np.ndarray:
-        """All frames as float32 ``(N, H, W)`` (decodes everything: mind long clips)."""
-        return np.stack([self.frame(i) for i in range(self.n_frames)])
+        """All frames as float32 ``(N, H, W)`` (holds everything: mind long clips)."""
+        return np.stack(list(self.iter_frames()))
 
     def timestamp_ms(self, index: int) -> float | None:
         """Time of frame ``index`` from the first frame, or ``None`` when unknown."""
@@ -252,10 +276,39 @@ class DicomImage:
             return float(sum(self.frame_times_ms[1:index + 1]))
         return None if self.frame_time_ms is None else index * self.frame_time_ms
 
+    def _colour_looked_up(self, array: np.ndarray) -> np.ndarray:
+        if self.photometric != "PALETTE COLOR":
+            return array
+        from pydicom.pixels import apply_color_lut
+
+        return apply_color_lut(array, self.header)
+
+    def _grey(self, array: np.ndarray) -> np.ndarray:
+        """Decoded pixels (after any palette look-up) -> float32 grey in [0, 255]."""
+        header = self.header
+        if self.photometric == "PALETTE COLOR":
+            max_value = 65535.0 if array.dtype.itemsize > 1 else 255.0
+        else:
+            bits = int(header.get("BitsStored", 8) or 8)
+            if int(header.get("PixelRepresentation", 0) or 0) == 1:
+                array = array.astype(np.int64) + (1 << (bits - 1))
+            max_value = float((1 << bits) - 1)
+        image = _grey_from_array(array, max_value=max_value)
+        inverted = self.photometric == "MONOCHROME1"
+        slope = header.get("RescaleSlope")
+        if array.ndim == 2 and slope is not None and float(slope) < 0:
+            inverted = not inverted  # higher stored values mean lower modality values
+        if inverted:
+            image = np.float32(255.0) - image
+        return image
+
 
 def read_dicom(path: str | os.PathLike[str], *,
                trust_out_of_frame_regions: bool = False) -> DicomImage:
     """Open a DICOM file (single- or multi-frame) and read its geometry and timing.
+
+    Only the header is read (pydicom stops before the pixel data); frames are
+    decoded later, one at a time.
 
     Parameters
     ----------
@@ -270,24 +323,11 @@ def read_dicom(path: str | os.PathLike[str], *,
     InputError
         The file is missing, not DICOM, truncated, or holds no image.
     """
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
     path = Path(path)
     if not path.is_file():
         raise InputError("DICOM file not found", file=path)
-    try:
-        ds = pydicom.dcmread(path)
-        rows, cols = int(ds.Rows), int(ds.Columns)
-        ds.PixelData  # noqa: B018 - raises when the pixel data is missing
-    except InvalidDicomError as error:
-        raise InputError(f"not a DICOM file: {_one_line(error)}", file=path) from None
-    except AttributeError:
-        raise InputError("DICOM file holds no image (no Rows/Columns/PixelData)",
-                         file=path) from None
-    except Exception as error:  # truncated files raise EOFError, OSError, ValueError...
-        raise InputError(f"cannot read DICOM (corrupt or truncated): {_one_line(error)}",
-                         file=path) from None
+    ds = _read_header(path)
+    rows, cols = int(ds.Rows), int(ds.Columns)
     n_frames = int(ds.get("NumberOfFrames", 1) or 1)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
     regions = tuple(_region(r) for r in ds.get("SequenceOfUltrasoundRegions", []) or [])
@@ -320,8 +360,29 @@ def read_dicom(path: str | os.PathLike[str], *,
         region_spacing_mm=None if region is None else region.spacing_mm,
         region_outside_frame=outside, regions=regions,
         frame_time_ms=_frame_time_ms(ds), frame_times_ms=_frame_time_vector(ds, n_frames),
-        dataset=ds,
+        header=ds,
     )
+
+
+def _read_header(path: Path) -> Any:
+    """The data set before the pixel data; checks that Rows, Columns and PixelData exist."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        with open(path, "rb") as f:
+            ds = pydicom.dcmread(f, stop_before_pixels=True)
+            tag = f.read(4)  # pydicom stops at the tag of the pixel data, if there is one
+    except InvalidDicomError as error:
+        raise InputError(f"not a DICOM file: {_one_line(error)}", file=path) from None
+    except Exception as error:  # truncated files raise EOFError, OSError, ValueError...
+        raise InputError(f"cannot read DICOM (corrupt or truncated): {_one_line(error)}",
+                         file=path) from None
+    endian = ">" if ds.original_encoding[1] is False else "<"
+    pixel_data = len(tag) == 4 and struct.unpack(f"{endian}HH", tag) == (0x7FE0, 0x0010)
+    if ds.get("Rows") is None or ds.get("Columns") is None or not pixel_data:
+        raise InputError("DICOM file holds no image (no Rows/Columns/PixelData)", file=path)
+    return ds
 
 
 def _region(item: Any) -> UltrasoundRegion:

@@ -10,15 +10,28 @@ Outputs in ``out_dir``:
   ``timestamp_ms``, ``label``, ``probabilities``, and ``attention_png`` +
   ``attention_peak_xy`` (M-SEN) or ``landmarks`` + ``measurements_mm``
   (abdominal network), ``overlay_png``; plus ``smoothed_probabilities`` for
-  multi-frame sources.
-* ``attention/`` and ``overlays/``: PNGs per frame (named ``<file name>_f<frame>.png``).
+  multi-frame sources: zero-phase smoothed over the whole sweep
+  (:func:`~sonomtl.inference.video.smooth_probabilities_zero_phase`), so they
+  do not lag behind the frames.
+* ``attention/`` and ``overlays/``: PNGs per frame, named
+  ``<source>_f<frame>.png`` where ``<source>`` is the file's path below the
+  folder it was found in (or its name), with every character other than
+  ASCII letters, digits, ``-`` and ``_`` replaced by ``_`` (``a/img.png`` ->
+  ``a_img_png``); where two sources would get the same name, each gets
+  ``-<8 hex digits of the SHA-1 of its path>`` appended (as does a name cut
+  to 160 characters).
 * ``best_frames.json`` (when a multi-frame source was given): per source, per
-  plane, the frame with the highest smoothed probability above the threshold,
-  its measurements, and the frame saved under ``best_frames/``.
+  plane, the frame where the smoothed probability peaks (if it reaches the
+  threshold), its measurements, and that frame saved under ``best_frames/``.
+
+Memory per source stays bounded by the batch: frames are decoded one at a
+time, each frame leaves only its JSON line and class probabilities behind,
+and the best frames are decoded again once the sweep is done.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -32,9 +45,11 @@ import numpy as np
 from sonomtl.errors import InputError
 from sonomtl.fileio import atomic_path, write_json
 
-__all__ = ["PredictSummary", "predict_files"]
+__all__ = ["PredictSummary", "output_stems", "predict_files"]
 
 _BACKGROUND_NAMES = ("BG", "Background", "background", "others")
+#: Longer source names are cut and end in their path's hash (file names stay < 255 bytes).
+_MAX_STEM_CHARS = 160
 
 
 @dataclass
@@ -88,14 +103,16 @@ def predict_files(
     files = expand_inputs(inputs)
     if not files:
         raise InputError("no input files found (give images, DICOMs, videos or folders)")
+    stems = output_stems(files)
     with atomic_path(summary.predictions) as tmp, open(tmp, "w", encoding="utf-8") as sink:
-        for path in files:
+        for input_file, stem in zip(files, stems):
+            path = input_file.path
             lines: list[str] = []
             try:
-                best = _predict_one(predictor, path, out=out, spacing=spacing, measure=measure,
-                                    threshold=threshold, alpha=smoothing_alpha,
-                                    overlays=overlays, batch_size=batch_size, lines=lines,
-                                    progress=progress)
+                best = _predict_one(predictor, path, stem=stem, out=out, spacing=spacing,
+                                    measure=measure, threshold=threshold,
+                                    alpha=smoothing_alpha, overlays=overlays,
+                                    batch_size=batch_size, lines=lines, progress=progress)
             except InputError as error:
                 message = str(error) if error.file else f"{path}: {error}"
                 summary.failures.append((os.fspath(path), message))
@@ -111,27 +128,51 @@ def predict_files(
     return summary
 
 
-def _predict_one(predictor: Any, path: Path, *, out: Path, spacing: Any, measure: bool,
-                 threshold: float, alpha: float, overlays: bool, batch_size: int,
-                 lines: list[str], progress: Callable[[int], None] | None,
+def output_stems(files: Sequence[Any]) -> list[str]:
+    """A unique, stable output file stem per input file (see the module doc).
+
+    ``files`` are :class:`~sonomtl.inference.video.InputFile` items. The stem
+    depends only on the file's own names, and on the others only to detect a
+    clash (compared case-insensitively, for case-insensitive file systems).
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from sonomtl.inference.video import InputFile
+    >>> output_stems([InputFile(Path("f/a/img.png"), "a/img.png"),
+    ...               InputFile(Path("f/b/img.png"), "b/img.png")])
+    ['a_img_png', 'b_img_png']
+    >>> output_stems([InputFile(Path("x/img.png"), "img.png"),
+    ...               InputFile(Path("y/img.png"), "img.png")])
+    ['img_png-7880138d', 'img_png-6ee2468f']
+    """
+    def path_hash(input_file: Any) -> str:
+        return hashlib.sha1(os.fspath(input_file.path).encode()).hexdigest()[:8]
+
+    plain = [_safe(f.relative_name) for f in files]
+    plain = [stem if len(stem) <= _MAX_STEM_CHARS else
+             f"{stem[:_MAX_STEM_CHARS - 9]}-{path_hash(f)}" for stem, f in zip(plain, files)]
+    counts: dict[str, int] = {}
+    for stem in plain:
+        counts[stem.casefold()] = counts.get(stem.casefold(), 0) + 1
+    return [stem if counts[stem.casefold()] == 1 else f"{stem}-{path_hash(f)}"
+            for stem, f in zip(plain, files)]
+
+
+def _predict_one(predictor: Any, path: Path, *, stem: str, out: Path, spacing: Any,
+                 measure: bool, threshold: float, alpha: float, overlays: bool,
+                 batch_size: int, lines: list[str], progress: Callable[[int], None] | None,
                  ) -> dict[str, Any] | None:
-    from sonomtl.inference.video import (
-        BestFrameTracker,
-        ExponentialSmoother,
-        iter_source_frames,
-        source_kind,
-    )
+    """Predict one file into ``lines``; returns its best frames (multi-frame sources)."""
+    from sonomtl.inference.video import iter_source_frames, source_kind
 
     multi = source_kind(path) in ("dicom", "video")
-    smoother = ExponentialSmoother(alpha=alpha)
-    names = predictor.config.class_names or ()
-    tracker = BestFrameTracker(threshold=threshold,
-                               ignore=[n for n in names if n in _BACKGROUND_NAMES])
-    seen_multi = 0
+    probabilities: list[list[float]] = []
+    class_names: tuple[str, ...] = ()
     pending: list[Any] = []
 
     def flush() -> None:
-        nonlocal seen_multi
+        nonlocal class_names
         if not pending:
             return
         results = predictor.predict_frames([f.image for f in pending],
@@ -141,23 +182,18 @@ def _predict_one(predictor: Any, path: Path, *, out: Path, spacing: Any, measure
             record: dict[str, Any] = {"source": os.fspath(path), "frame": frame.index,
                                       "timestamp_ms": frame.timestamp_ms}
             record.update(result.record())
-            stem = f"{_safe(path.name)}_f{frame.index:05d}"
+            frame_stem = f"{stem}_f{frame.index:05d}"
             if result.attention is not None:
-                png = out / "attention" / f"{stem}.png"
+                png = out / "attention" / f"{frame_stem}.png"
                 _save_png(png, np.clip(np.rint(result.attention * 255), 0, 255).astype(np.uint8))
                 record["attention_png"] = os.fspath(png.relative_to(out))
             if overlays:
-                png = out / "overlays" / f"{stem}.png"
+                png = out / "overlays" / f"{frame_stem}.png"
                 _save_png(png, _overlay(frame.image, result, predictor.config))
                 record["overlay_png"] = os.fspath(png.relative_to(out))
             if multi and result.probabilities:
-                smoothed = smoother.update(list(result.probabilities.values()))
-                smoothed_map = dict(zip(result.probabilities, smoothed.tolist()))
-                record["smoothed_probabilities"] = smoothed_map
-                tracker.update(smoothed=smoothed_map, frame_index=frame.index,
-                               timestamp_ms=frame.timestamp_ms, image=frame.image,
-                               record=record)
-            seen_multi += 1
+                class_names = tuple(result.probabilities)
+                probabilities.append(list(result.probabilities.values()))
             lines.append(json.dumps(record) + "\n")
         if progress is not None:
             progress(len(pending))
@@ -171,24 +207,57 @@ def _predict_one(predictor: Any, path: Path, *, out: Path, spacing: Any, measure
     if not multi:
         return None
     best: dict[str, Any] = {}
-    for label, item in sorted(tracker.best.items()):
-        png = out / "best_frames" / f"{_safe(path.name)}_{_safe(label)}_f{item.frame_index:05d}.png"
-        from sonomtl.inference.overlays import to_rgb_uint8
-
-        _save_png(png, to_rgb_uint8(item.image))
-        best[label] = {
-            "frame": item.frame_index, "timestamp_ms": item.timestamp_ms,
-            "smoothed_probability": item.smoothed_probability,
-            "image_png": os.fspath(png.relative_to(out)),
-            "landmarks": item.record.get("landmarks"),
-            "measurements_mm": item.record.get("measurements_mm"),
-        }
-    return {"frames": seen_multi, "threshold": threshold, "smoothing_alpha": alpha,
+    if class_names and len(probabilities) == len(lines):
+        best = _best_frames(path, stem=stem, out=out, lines=lines,
+                            probabilities=np.asarray(probabilities), class_names=class_names,
+                            threshold=threshold, alpha=alpha, ignore=[
+                                n for n in predictor.config.class_names or ()
+                                if n in _BACKGROUND_NAMES])
+    return {"frames": len(lines), "threshold": threshold, "smoothing_alpha": alpha,
             "planes": best}
 
 
+def _best_frames(path: Path, *, stem: str, out: Path, lines: list[str],
+                 probabilities: np.ndarray, class_names: tuple[str, ...], threshold: float,
+                 alpha: float, ignore: Sequence[str]) -> dict[str, Any]:
+    """Add zero-phase smoothed probabilities to ``lines``; save and describe the best frames."""
+    from sonomtl.inference.overlays import to_rgb_uint8
+    from sonomtl.inference.video import (
+        read_source_frames,
+        select_best_frames,
+        smooth_probabilities_zero_phase,
+    )
+
+    smoothed = smooth_probabilities_zero_phase(probabilities, alpha=alpha)
+    chosen = select_best_frames(smoothed, class_names, threshold=threshold, ignore=ignore)
+    records: dict[int, dict[str, Any]] = {}
+    for i, line in enumerate(lines):
+        record = json.loads(line)
+        record["smoothed_probabilities"] = dict(zip(class_names, smoothed[i].tolist()))
+        lines[i] = json.dumps(record) + "\n"
+        if i in chosen.values():
+            records[i] = record
+    frames = read_source_frames(path, chosen.values())
+    best: dict[str, Any] = {}
+    for label, index in sorted(chosen.items()):
+        record, frame = records[index], frames[index]
+        if frame.timestamp_ms != record["timestamp_ms"]:
+            raise InputError(f"frame {index} decoded differently the second time "
+                             "(file changed while predicting?)", file=path)
+        png = out / "best_frames" / f"{stem}_{_safe(label)}_f{index:05d}.png"
+        _save_png(png, to_rgb_uint8(frame.image))
+        best[label] = {
+            "frame": index, "timestamp_ms": record["timestamp_ms"],
+            "smoothed_probability": record["smoothed_probabilities"][label],
+            "image_png": os.fspath(png.relative_to(out)),
+            "landmarks": record.get("landmarks"),
+            "measurements_mm": record.get("measurements_mm"),
+        }
+    return best
+
+
 def _safe(label: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in label)
+    return "".join(c if (c.isascii() and c.isalnum()) or c in "-_" else "_" for c in label)
 
 
 def _overlay(image: np.ndarray, result: Any, config: Any) -> np.ndarray:

@@ -1,21 +1,26 @@
 """Streams of frames from files, temporal smoothing of plane probabilities, best frame per plane.
 
-:func:`iter_source_frames` yields the frames of an image, a (multi-frame)
-DICOM or a video one at a time, so a long sweep is never held in memory.
-:class:`ExponentialSmoother` smooths class probabilities causally (it works
-on a live stream): ``s_t = alpha * p_t + (1 - alpha) * s_{t-1}``, ``s_0 = p_0``.
-:class:`BestFrameTracker` keeps, for each plane, the frame with the highest
-smoothed probability above a threshold (only the current best frame per plane
-is kept in memory).
+:func:`expand_inputs` lists the input files of folders: images, DICOMs and
+videos by suffix, plus DICOMs without a known suffix (``IM_0001``) by their
+``DICM`` preamble. :func:`iter_source_frames` yields the frames of an image, a
+(multi-frame) DICOM or a video one at a time, so a long sweep is never held in
+memory; :func:`read_source_frames` decodes chosen frames again.
+
+Two smoothers of class probabilities: :class:`ExponentialSmoother` is causal
+(it works on a live stream), ``s_t = alpha * p_t + (1 - alpha) * s_{t-1}``,
+``s_0 = p_0``, and lags a peak by about ``1 / alpha - 1`` frames;
+:func:`smooth_probabilities_zero_phase` runs it forwards and then backwards
+over a finished sequence, so a symmetric peak stays where it is. For a
+finished sweep, :func:`select_best_frames` picks per plane the frame where the
+zero-phase smoothed probability peaks.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -23,15 +28,19 @@ from sonomtl.errors import InputError
 
 __all__ = [
     "SourceFrame",
+    "InputFile",
     "ExponentialSmoother",
-    "BestFrame",
-    "BestFrameTracker",
     "smooth_probabilities",
+    "smooth_probabilities_zero_phase",
+    "select_best_frames",
     "iter_source_frames",
+    "read_source_frames",
     "source_kind",
     "expand_inputs",
 ]
 
+#: A scanner's DICOM directory: a DICOM file holding no image, skipped in folders.
+_DICOMDIR_NAME = "DICOMDIR"
 
 
 @dataclass(frozen=True)
@@ -69,21 +78,46 @@ def source_kind(path: str | os.PathLike[str]) -> str:
                      f"({', '.join(images)}), DICOM or video ({', '.join(videos)})", file=path)
 
 
-def expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
+@dataclass(frozen=True)
+class InputFile:
+    """An input file and its name relative to the folder it was found in.
+
+    ``relative_name`` is the POSIX path below the folder given on the command
+    line (``a/img.png``), or the file name for a file given directly.
+    """
+
+    path: Path
+    relative_name: str
+
+
+def expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[InputFile]:
     """Files given and, for folders, the images/DICOMs/videos inside them (recursive, sorted).
 
-    Paths that do not exist are kept, so that reading them reports the error.
+    Inside folders, a file with a known image/DICOM/video suffix is taken; a
+    file with no or another suffix is taken when its content is DICOM (the
+    ``DICM`` preamble at byte 128: only those 4 bytes are read), except a
+    ``DICOMDIR``. Paths that do not exist are kept, so that reading them
+    reports the error; a path listed twice is kept once.
     """
+    from sonomtl.data.io import is_dicom
+
     images, dicoms, videos = _suffixes()
     known = images + dicoms + videos
-    out: list[Path] = []
+    out: list[InputFile] = []
+    seen: set[Path] = set()
     for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*")
-                              if p.is_file() and p.suffix.lower() in known))
+        folder = Path(item)
+        if folder.is_dir():
+            found = [InputFile(p, p.relative_to(folder).as_posix())
+                     for p in sorted(folder.rglob("*")) if p.is_file() and (
+                         p.suffix.lower() in known
+                         or (p.name != _DICOMDIR_NAME and is_dicom(p)))]
         else:
-            out.append(path)
+            found = [InputFile(folder, folder.name)]
+        for input_file in found:
+            if input_file.path not in seen:
+                seen.add(input_file.path)
+                out.append(input_file)
     return out
 
 
@@ -107,8 +141,8 @@ def iter_source_frames(
         if dicom.n_frames < 1:
             raise InputError("DICOM file holds no frames", file=path)
         spacing = spacing_mm or dicom.spacing_mm
-        for index in range(dicom.n_frames):
-            yield SourceFrame(index, dicom.timestamp_ms(index), dicom.frame(index), spacing)
+        for index, image in enumerate(dicom.iter_frames()):
+            yield SourceFrame(index, dicom.timestamp_ms(index), image, spacing)
         return
     count = 0
     for frame in iter_video_frames(path):
@@ -116,6 +150,43 @@ def iter_source_frames(
         yield SourceFrame(frame.index, frame.timestamp_ms, frame.image, spacing_mm)
     if count == 0:
         raise InputError("video holds no frames", file=path)
+
+
+def read_source_frames(
+    path: str | os.PathLike[str], indices: Iterable[int], *,
+    spacing_mm: tuple[float, float] | None = None,
+) -> dict[int, SourceFrame]:
+    """Decode the frames ``indices`` of one input file again, as :func:`iter_source_frames` did.
+
+    A DICOM frame is decoded on its own; a video is decoded from the start up to
+    the last index asked for (frames counted as in :func:`iter_source_frames`).
+    An index the file does not hold raises :class:`InputError`.
+    """
+    from sonomtl.data.io import iter_video_frames, read_dicom
+
+    path = Path(path)
+    wanted = {int(i) for i in indices}
+    if not wanted:
+        return {}
+    kind = source_kind(path)
+    found: dict[int, SourceFrame] = {}
+    if kind == "dicom":
+        dicom = read_dicom(path)
+        spacing = spacing_mm or dicom.spacing_mm
+        found = {i: SourceFrame(i, dicom.timestamp_ms(i), dicom.frame(i), spacing)
+                 for i in sorted(wanted)}
+    elif kind == "video":
+        for frame in iter_video_frames(path, stop=max(wanted) + 1):
+            if frame.index in wanted:
+                found[frame.index] = SourceFrame(frame.index, frame.timestamp_ms, frame.image,
+                                                 spacing_mm)
+    else:
+        found = {0: next(iter_source_frames(path, spacing_mm=spacing_mm))} if 0 in wanted else {}
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise InputError(f"frame {missing[0]} is beyond the end of the file", file=path,
+                         field="frame")
+    return found
 
 
 class ExponentialSmoother:
@@ -151,42 +222,51 @@ def smooth_probabilities(probabilities: np.ndarray, *, alpha: float) -> np.ndarr
     return np.stack([smoother.update(row) for row in array]) if len(array) else array.copy()
 
 
-@dataclass
-class BestFrame:
-    """The best frame of one plane so far."""
+def smooth_probabilities_zero_phase(probabilities: np.ndarray, *, alpha: float) -> np.ndarray:
+    """Smooth a finished ``(T, C)`` sequence without lag: exponential forwards, then backwards.
 
-    label: str
-    frame_index: int
-    timestamp_ms: float | None
-    smoothed_probability: float
-    image: np.ndarray = field(repr=False)
-    record: dict[str, Any] = field(default_factory=dict)
+    ``f = smooth_probabilities(p)``, then ``b_t = alpha f_t + (1 - alpha) b_{t+1}``
+    with ``b_{T-1} = f_{T-1}``. The combined kernel is symmetric, so a peak that
+    is symmetric in time stays at its frame (the causal smoother moves it later).
 
+    Examples
+    --------
+    A peak at frame 3: the causal curve peaks at frame 4, the zero-phase one at 3.
 
-class BestFrameTracker:
-    """For each plane, the frame with the highest smoothed probability above ``threshold``.
-
-    ``ignore`` names classes (e.g. background) that never get a best frame.
+    >>> p = np.array([0.0, 0.0, 0.5, 1.0, 0.5, 0.0, 0.0, 0.0, 0.0])[:, None]
+    >>> smooth_probabilities(p, alpha=0.3)[:, 0].round(3).tolist()
+    [0.0, 0.0, 0.15, 0.405, 0.434, 0.303, 0.212, 0.149, 0.104]
+    >>> smooth_probabilities_zero_phase(p, alpha=0.3)[:, 0].round(3).tolist()
+    [0.127, 0.182, 0.26, 0.307, 0.265, 0.193, 0.146, 0.117, 0.104]
     """
+    forwards = smooth_probabilities(probabilities, alpha=alpha)
+    return smooth_probabilities(forwards[::-1], alpha=alpha)[::-1].copy()
 
-    def __init__(self, *, threshold: float, ignore: Sequence[str] = ()) -> None:
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
-        self.threshold = float(threshold)
-        self.ignore = set(ignore)
-        self.best: dict[str, BestFrame] = {}
 
-    def update(self, *, smoothed: dict[str, float], frame_index: int,
-               timestamp_ms: float | None, image: np.ndarray,
-               record: dict[str, Any]) -> list[str]:
-        """Offer one frame; returns the planes for which it became the best frame."""
-        improved = []
-        for label, probability in smoothed.items():
-            if label in self.ignore or probability < self.threshold:
-                continue
-            current = self.best.get(label)
-            if current is None or probability > current.smoothed_probability:
-                self.best[label] = BestFrame(label, frame_index, timestamp_ms, float(probability),
-                                             image, dict(record))
-                improved.append(label)
-        return improved
+def select_best_frames(smoothed: np.ndarray, class_names: Sequence[str], *, threshold: float,
+                       ignore: Sequence[str] = ()) -> dict[str, int]:
+    """Per class, the frame with the highest smoothed probability, if it reaches ``threshold``.
+
+    ``smoothed`` is ``(T, C)`` with columns in the order of ``class_names``;
+    classes in ``ignore`` (e.g. background) get no best frame. Ties go to the
+    earliest frame.
+
+    Examples
+    --------
+    >>> s = np.array([[0.2, 0.8], [0.7, 0.3], [0.9, 0.1], [0.6, 0.4]])
+    >>> select_best_frames(s, ["ACP", "BG"], threshold=0.5, ignore=["BG"])
+    {'ACP': 2}
+    """
+    array = np.asarray(smoothed, dtype=np.float64)
+    if array.ndim != 2 or array.shape[1] != len(class_names):
+        raise ValueError(f"smoothed must be (T, {len(class_names)}), got shape {array.shape}")
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
+    best: dict[str, int] = {}
+    if not len(array):
+        return best
+    for column, name in enumerate(class_names):
+        index = int(np.argmax(array[:, column]))
+        if name not in ignore and array[index, column] >= threshold:
+            best[name] = index
+    return best

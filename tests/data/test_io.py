@@ -171,9 +171,11 @@ def test_rgb_and_jpeg2k_single_frames():
     assert j2k.shape == (480, 640) and 0 <= j2k.min() and j2k.max() <= 255 and j2k.std() > 1
 
 
-def _write_dicom(path: Path, frames: np.ndarray, *, photometric: str = "MONOCHROME2",
+def write_dicom(path: Path, frames: np.ndarray, *, photometric: str = "MONOCHROME2",
                  pixel_spacing: list[float] | None = None, bits: int = 16,
-                 frame_time_ms: float | None = None) -> Path:
+                 frame_time_ms: float | None = None, signed: bool = False,
+                 planar: int = 0, extra: dict | None = None) -> Path:
+    """A native (uncompressed) multi-frame DICOM of ``(N, H, W)`` or ``(N, H, W, 3)`` frames."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -185,19 +187,61 @@ def _write_dicom(path: Path, frames: np.ndarray, *, photometric: str = "MONOCHRO
     ds.file_meta = meta
     ds.SOPClassUID = meta.MediaStorageSOPClassUID
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Rows, ds.Columns = frames.shape[1:]
+    ds.Rows, ds.Columns = frames.shape[1:3]
     ds.NumberOfFrames = frames.shape[0]
-    ds.SamplesPerPixel = 1
+    colour = frames.ndim == 4
+    ds.SamplesPerPixel = 3 if colour else 1
+    if colour:
+        ds.PlanarConfiguration = planar
     ds.PhotometricInterpretation = photometric
     ds.BitsAllocated = bits
     ds.BitsStored = bits
     ds.HighBit = bits - 1
-    ds.PixelRepresentation = 0
+    ds.PixelRepresentation = 1 if signed else 0
     if pixel_spacing is not None:
         ds.PixelSpacing = pixel_spacing
     if frame_time_ms is not None:
         ds.FrameTime = frame_time_ms
-    ds.PixelData = frames.astype(np.uint16 if bits == 16 else np.uint8).tobytes()
+    for keyword, value in (extra or {}).items():
+        setattr(ds, keyword, value)
+    stored = frames.transpose(0, 3, 1, 2) if colour and planar == 1 else frames
+    dtype = {(8, False): np.uint8, (16, False): np.uint16, (8, True): np.int8,
+             (16, True): np.int16}[bits, signed]
+    ds.PixelData = np.ascontiguousarray(stored).astype(dtype).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def write_jpeg_dicom(path: Path, frames_rgb: np.ndarray) -> Path:
+    """A JPEG baseline (YBR_FULL_422) multi-frame DICOM, one JPEG per frame (Pillow)."""
+    import io
+
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit, generate_uid
+
+    blobs = []
+    for frame in frames_rgb:
+        buffer = io.BytesIO()
+        Image.fromarray(frame).save(buffer, format="JPEG", quality=95)
+        blobs.append(buffer.getvalue())
+    meta = FileMetaDataset()
+    meta.TransferSyntaxUID = JPEGBaseline8Bit
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.3.1"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.NumberOfFrames = len(frames_rgb)
+    ds.Rows, ds.Columns = frames_rgb.shape[1:3]
+    ds.SamplesPerPixel, ds.PlanarConfiguration = 3, 0
+    ds.PhotometricInterpretation = "YBR_FULL_422"
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit, ds.PixelRepresentation = 7, 0
+    ds.FrameTime = 25.0
+    ds.PixelData = encapsulate(blobs)
+    ds["PixelData"].VR = "OB"
     ds.save_as(path, enforce_file_format=True)
     return path
 
@@ -205,7 +249,7 @@ def _write_dicom(path: Path, frames: np.ndarray, *, photometric: str = "MONOCHRO
 def test_generated_multiframe_dicom_with_pixel_spacing(tmp_path):
     frames = np.stack([np.full((6, 8), 1000 * (i + 1), np.uint16) for i in range(4)])
     frames[2, 0, 0] = 65535
-    path = _write_dicom(tmp_path / "cine.dcm", frames, pixel_spacing=[0.2, 0.3],
+    path = write_dicom(tmp_path / "cine.dcm", frames, pixel_spacing=[0.2, 0.3],
                         frame_time_ms=40.0)
     dicom = read_dicom(path)
     # PixelSpacing is (row, column) spacing = (y, x).
@@ -219,13 +263,13 @@ def test_generated_multiframe_dicom_with_pixel_spacing(tmp_path):
 
 def test_monochrome1_is_inverted(tmp_path):
     frames = np.array([[[0, 255], [100, 200]]], dtype=np.uint8)
-    path = _write_dicom(tmp_path / "m1.dcm", frames, photometric="MONOCHROME1", bits=8)
+    path = write_dicom(tmp_path / "m1.dcm", frames, photometric="MONOCHROME1", bits=8)
     np.testing.assert_allclose(read_dicom(path).frame(0), [[255, 0], [155, 55]])
 
 
 def test_corrupt_truncated_and_non_dicom_files_name_the_file(tmp_path):
     frames = np.zeros((2, 16, 16), np.uint16)
-    good = _write_dicom(tmp_path / "good.dcm", frames)
+    good = write_dicom(tmp_path / "good.dcm", frames)
     cut = tmp_path / "cut.dcm"
     cut.write_bytes(good.read_bytes()[:-300])
     with pytest.raises(InputError) as info:
@@ -237,6 +281,101 @@ def test_corrupt_truncated_and_non_dicom_files_name_the_file(tmp_path):
         read_dicom(not_dicom)
     with pytest.raises(InputError, match="not found"):
         read_dicom(tmp_path / "missing.dcm")
+
+
+def _dicom_cases(folder: Path) -> dict[str, tuple[Path, np.ndarray]]:
+    """Files of several encodings and their expected grey frames, from a full (non-streamed)
+    pydicom decode with the documented conversion."""
+    import pydicom
+    from pydicom.pixels import convert_color_space
+
+    rng = np.random.default_rng(3)
+    grey = rng.integers(0, 256, (5, 12, 10)).astype(np.uint8)
+    rgb = rng.integers(0, 256, (5, 12, 10, 3)).astype(np.uint8)
+    signed = rng.integers(-2000, 2000, (5, 12, 10)).astype(np.int16)
+    smooth = np.zeros((4, 32, 48, 3), np.uint8)  # JPEG-friendly: a gradient and a moving box
+    smooth[...] = np.linspace(0, 200, 48, dtype=np.uint8)[None, None, :, None]
+    for t in range(4):
+        smooth[t, 8:20, 4 + 6 * t:16 + 6 * t] = (220, 40, 40)
+    paths = {
+        "mono2": write_dicom(folder / "mono2.dcm", grey, bits=8, frame_time_ms=40.0),
+        "mono1": write_dicom(folder / "mono1.dcm", grey, photometric="MONOCHROME1", bits=8),
+        "signed16": write_dicom(folder / "s16.dcm", signed, bits=16, signed=True),
+        "rgb_planar0": write_dicom(folder / "rgb0.dcm", rgb, photometric="RGB", bits=8),
+        "rgb_planar1": write_dicom(folder / "rgb1.dcm", rgb, photometric="RGB", bits=8,
+                                    planar=1),
+        "ybr_full": write_dicom(folder / "ybr.dcm",
+                                 convert_color_space(rgb.copy(), "RGB", "YBR_FULL"),
+                                 photometric="YBR_FULL", bits=8),
+        "jpeg_ybr_full_422": write_jpeg_dicom(folder / "jpeg.dcm", smooth),
+    }
+    cases = {}
+    for name, path in paths.items():
+        whole = pydicom.dcmread(path).pixel_array.astype(np.float64)  # every frame at once
+        if whole.ndim == 4:
+            expected = whole.mean(axis=3)  # YBR is converted to RGB by pydicom
+        elif name == "signed16":
+            expected = (whole + 32768) * 255 / 65535
+        else:
+            expected = whole if name == "mono2" else 255 - whole
+        cases[name] = (path, expected)
+    return cases
+
+
+def test_streamed_frames_equal_the_whole_file_decode_for_every_encoding(tmp_path):
+    for name, (path, expected) in _dicom_cases(tmp_path).items():
+        dicom = read_dicom(path)
+        streamed = list(dicom.iter_frames())
+        assert len(streamed) == dicom.n_frames == len(expected), name
+        for index, image in enumerate(streamed):
+            assert image.dtype == np.float32 and image.shape == expected.shape[1:], name
+            np.testing.assert_allclose(image, expected[index], atol=1e-3, err_msg=name)
+            np.testing.assert_array_equal(dicom.frame(index), image, err_msg=name)
+    assert read_dicom(tmp_path / "mono2.dcm").timestamp_ms(4) == 160.0
+    assert read_dicom(tmp_path / "jpeg.dcm").timestamp_ms(3) == 75.0
+
+
+def test_dicom_frames_are_decoded_from_the_file_not_held_in_memory(tmp_path):
+    import tracemalloc
+
+    frames = np.zeros((120, 256, 256), np.uint8)
+    frames[:, 50:100, 60:200] = np.arange(120, dtype=np.uint8)[:, None, None]
+    path = write_dicom(tmp_path / "long.dcm", frames, bits=8)
+    file_bytes = path.stat().st_size
+    frame_bytes = 256 * 256 * 4  # one float32 grey frame
+    read_dicom(path).frame(0)  # imports and decoder set-up outside the measurement
+    tracemalloc.start()
+    try:
+        dicom = read_dicom(path)
+        header_peak = tracemalloc.get_traced_memory()[1]
+        assert float(dicom.frame(77)[60, 100]) == 77.0
+        random_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert file_bytes > 7_800_000
+    assert header_peak < 100_000  # the header only, not the 7.8 MB of pixels
+    assert random_peak < 2 * frame_bytes
+
+
+def test_rescale_slope_keeps_or_inverts_the_grey_image(tmp_path):
+    frames = np.array([[[0, 255], [100, 200]]], dtype=np.uint8)
+    kept = write_dicom(tmp_path / "positive.dcm", frames, bits=8,
+                        extra={"RescaleSlope": 2.0, "RescaleIntercept": 10.0})
+    inverted = write_dicom(tmp_path / "negative.dcm", frames, bits=8,
+                            extra={"RescaleSlope": -1.0, "RescaleIntercept": 255.0})
+    np.testing.assert_allclose(read_dicom(kept).frame(0), [[0, 255], [100, 200]])
+    np.testing.assert_allclose(read_dicom(inverted).frame(0), [[255, 0], [155, 55]])
+
+
+def test_dicom_without_pixel_data_is_refused_when_opened(tmp_path):
+    import pydicom
+
+    path = write_dicom(tmp_path / "d.dcm", np.zeros((2, 4, 4), np.uint8), bits=8)
+    ds = pydicom.dcmread(path)
+    del ds.PixelData
+    ds.save_as(tmp_path / "no_pixels.dcm", enforce_file_format=True)
+    with pytest.raises(InputError, match="no_pixels.dcm: DICOM file holds no image"):
+        read_dicom(tmp_path / "no_pixels.dcm")
 
 
 # ----------------------------------------------------------------------------- video
@@ -303,7 +442,7 @@ def test_read_frame_for_image_video_and_dicom_rows(tmp_path):
     Image.fromarray(np.full((5, 7), 9, np.uint8)).save(tmp_path / "a.png")
     _write_video(tmp_path / "v.avi", 12, codec="mjpeg")
     frames = np.stack([np.full((4, 4), 50 * (i + 1), np.uint8) for i in range(3)])
-    _write_dicom(tmp_path / "d.dcm", frames, bits=8, pixel_spacing=[0.5, 0.25])
+    write_dicom(tmp_path / "d.dcm", frames, bits=8, pixel_spacing=[0.5, 0.25])
     image, spacing = read_frame(tmp_path, FrameRecord(row=2, subject="s", image="a.png",
                                                       spacing_mm=(0.1, 0.1)))
     assert image.shape == (5, 7) and image[0, 0] == 9 and spacing == (0.1, 0.1)
@@ -324,7 +463,7 @@ def test_read_frame_errors_name_the_manifest_row(tmp_path):
     assert (info.value.row, info.value.field, info.value.file) == (
         7, "image", str(tmp_path / "missing.png"))
     frames = np.zeros((2, 4, 4), np.uint8)
-    _write_dicom(tmp_path / "d.dcm", frames, bits=8)
+    write_dicom(tmp_path / "d.dcm", frames, bits=8)
     with pytest.raises(InputError) as info:
         read_frame(tmp_path, FrameRecord(row=9, subject="s", video="d.dcm", frame=5))
     assert (info.value.row, info.value.field) == (9, "frame")
