@@ -13,6 +13,7 @@ The fields are documented in ``docs/training.md``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import types
@@ -199,6 +200,9 @@ def load_config(path: str | os.PathLike[str], overrides: typing.Sequence[str] = 
         raise InputError("config file not found", file=path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise InputError(f"not UTF-8 text ({error.reason} at byte {error.start})",
+                         file=path) from None
     except yaml.YAMLError as error:
         raise InputError(f"invalid YAML: {error}".replace("\n", " "), file=path) from None
     if not isinstance(raw, dict):
@@ -342,7 +346,7 @@ def _build(tp: Any, value: Any, key: str, file: Any) -> Any:
             _fail(key, f"expected a mapping, got {value!r}", file)
         hints = typing.get_type_hints(tp)
         fields = {f.name: f for f in dataclasses.fields(tp)}
-        unknown = sorted(set(value) - set(fields))
+        unknown = sorted(set(value) - set(fields), key=str)  # YAML keys may be numbers
         if unknown:
             name = f"{key}.{unknown[0]}" if key else str(unknown[0])
             _fail(name, f"unknown key (known keys here: {', '.join(fields)})", file)
@@ -447,14 +451,30 @@ def _check_semantics(config: TrainConfig, file: Any) -> None:
                 f"got {sorted(stage.optimizers)}",
             )
         for name, opt in stage.optimizers.items():
-            if opt.lr <= 0:
-                fail(f"{key}.optimizers.{name}.lr", f"must be positive, got {opt.lr}")
-            if len(opt.betas) != 2:
-                fail(f"{key}.optimizers.{name}.betas", "must be two numbers")
+            opt_key = f"{key}.optimizers.{name}"
+            if not (math.isfinite(opt.lr) and opt.lr > 0):
+                fail(f"{opt_key}.lr", f"must be a positive finite number, got {opt.lr}")
+            if len(opt.betas) != 2 or not all(0 <= beta < 1 for beta in opt.betas):
+                fail(f"{opt_key}.betas", f"must be two numbers in [0, 1), got {opt.betas}")
+            for attr in ("momentum", "weight_decay", "final_lr_factor"):
+                value = getattr(opt, attr)
+                if not (math.isfinite(value) and value >= 0):
+                    fail(f"{opt_key}.{attr}", f"must be a finite number >= 0, got {value}")
+            if opt.schedule == "linear" and opt.final_lr_factor > 1:
+                fail(f"{opt_key}.final_lr_factor", "must be at most 1 with schedule: linear")
+            if opt.kind == "sgd" and opt.nesterov and opt.momentum == 0:
+                fail(f"{opt_key}.nesterov", "Nesterov momentum needs a momentum > 0")
+        for term, weight in stage.losses.items():
+            for value in (weight.start, weight.end):
+                if value is not None and not math.isfinite(value):
+                    fail(f"{key}.losses.{term}", f"a weight must be finite, got {value}")
         if not stage.losses:
             fail(f"{key}.losses", "name at least one loss term with its weight")
         if stage.batch_size is not None and stage.batch_size < 1:
             fail(f"{key}.batch_size", "must be at least 1")
+        clip = stage.grad_clip_norm
+        if clip is not None and not (math.isfinite(clip) and clip > 0):
+            fail(f"{key}.grad_clip_norm", f"must be a positive finite number or null, got {clip}")
         if stage.pattern == "adversarial":
             adv = stage.adversarial
             if adv is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,50 @@ def test_inconsistent_stages_are_input_errors(override: str, field: str, message
     with pytest.raises(InputError, match=message) as error:
         load_config(EXAMPLE, [override])
     assert error.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("override", "field", "message"),
+    [
+        ("stages.pretrain.optimizers.G.lr=.nan", "stages.0.optimizers.G.lr", "got nan"),
+        ("stages.pretrain.optimizers.G.lr=.inf", "stages.0.optimizers.G.lr", "got inf"),
+        ("stages.pretrain.optimizers.G.lr=0", "stages.0.optimizers.G.lr", "positive finite"),
+        ("stages.pretrain.optimizers.G.betas=[2, 3]", "stages.0.optimizers.G.betas", "[0, 1)"),
+        ("stages.pretrain.optimizers.G.betas=[0.9, 1]", "stages.0.optimizers.G.betas", "[0, 1)"),
+        ("stages.pretrain.optimizers.G.betas=[0.9]", "stages.0.optimizers.G.betas", "two numbers"),
+        ("stages.head.optimizers.G.momentum=-0.5", "stages.2.optimizers.G.momentum", ">= 0"),
+        ("stages.head.optimizers.G.momentum=.nan", "stages.2.optimizers.G.momentum", "finite"),
+        ("stages.head.optimizers.G.weight_decay=.inf", "stages.2.optimizers.G.weight_decay", "inf"),
+        ("stages.head.optimizers.G.final_lr_factor=.nan", "stages.2.optimizers.G.final_lr_factor",
+         "finite"),
+        ("stages.pretrain.optimizers.G={kind: adam, schedule: linear, final_lr_factor: 2}",
+         "stages.0.optimizers.G.final_lr_factor", "at most 1"),
+        ("stages.pretrain.optimizers.G={kind: sgd, nesterov: true}",
+         "stages.0.optimizers.G.nesterov", "momentum > 0"),
+        ("stages.pretrain.losses.saliency=.nan", "stages.0.losses.saliency", "finite"),
+        ("stages.pretrain.losses.saliency.end=.inf", "stages.0.losses.saliency", "finite"),
+        ("stages.pretrain.grad_clip_norm=.nan", "stages.0.grad_clip_norm", "positive finite"),
+    ],
+)
+def test_non_finite_and_out_of_range_optimiser_values_name_the_key(
+    override: str, field: str, message: str
+) -> None:
+    with pytest.raises(InputError, match=re.escape(message)) as error:
+        load_config(EXAMPLE, [override])
+    assert error.value.field == field and error.value.file == str(EXAMPLE)
+
+
+def test_a_config_that_is_not_utf8_or_has_mixed_key_types_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(EXAMPLE.read_bytes().replace(b"name: example", b"name: caf\xe9"))
+    with pytest.raises(InputError, match="not UTF-8 text") as error:
+        load_config(path)
+    assert error.value.file == str(path)
+    path = tmp_path / "keys.yaml"
+    path.write_text(EXAMPLE.read_text() + "1: a\nzzz: b\n")
+    with pytest.raises(InputError, match="unknown key") as error:
+        load_config(path)
+    assert error.value.file == str(path) and error.value.field == "1"
 
 
 def test_overrides_that_cannot_apply_are_input_errors() -> None:

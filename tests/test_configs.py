@@ -18,8 +18,12 @@ def test_configs_are_found():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_config_builds_every_module(path: Path) -> None:
+    from sonomtl.training.run import check_loss_terms
+
     config = load_config(path)
     task = build_task(config.task.name, params=config.task.params)
+    assert task.loss_terms is not None
+    check_loss_terms(config, task)  # every weighed term is one the task computes
     for name, spec in config.modules.items():
         # weight files are optional here (a fresh machine has none); the argument must exist
         kwargs = {k: (None if k in ("pretrained", "weights") else v)

@@ -261,6 +261,8 @@ class AbdominalTask(Task):
     See the module documentation for the parameters.
     """
 
+    loss_terms = LOSS_TERMS
+
     def __init__(self, *, params: Mapping[str, Any]) -> None:
         super().__init__(params=params)
         unknown = sorted(set(self.params) - _TASK_PARAMS)

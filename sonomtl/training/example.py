@@ -140,6 +140,8 @@ class ExampleTask(Task):
     ``data.params``: ``num_samples``, ``val_samples``, ``image_size``, ``augment``.
     """
 
+    loss_terms = ("saliency", "classification")
+
     def __init__(self, *, params: Mapping[str, Any]) -> None:
         super().__init__(params=params)
         unknown = set(self.params) - {"generator", "discriminator", "nan_at_call", "step_delay_s"}

@@ -313,6 +313,11 @@ class MSENTask(Task):
         """The variant outputs class logits."""
         return self.variant != "ss_att"
 
+    @property
+    def loss_terms(self) -> tuple[str, ...]:  # type: ignore[override]
+        """``saliency`` for variants with maps, ``classification`` for those with classes."""
+        return ("saliency",) * self.predicts_maps + ("classification",) * self.classifies
+
     # ---- data -----------------------------------------------------------------
     def build_datasets(
         self, *, root: str | None, params: Mapping[str, Any], seed: int

@@ -17,7 +17,7 @@ from typing import Any
 from sonomtl.config import TrainConfig
 from sonomtl.errors import InputError
 
-__all__ = ["TrainResult", "train", "resume", "build_fabric", "seed_everything"]
+__all__ = ["TrainResult", "train", "resume", "build_fabric", "check_loss_terms", "seed_everything"]
 
 
 @dataclass
@@ -86,6 +86,38 @@ def _leave_process_group(*, wait_for_others: bool) -> None:
         dist.destroy_process_group()
 
 
+def check_loss_terms(config: TrainConfig, task: Any) -> None:
+    """Every stage weighs only terms the task computes (checked when the task lists its
+    ``loss_terms``; otherwise the first training step of the stage finds out)."""
+    known = getattr(task, "loss_terms", None)
+    if known is None:
+        return
+    for i, stage in enumerate(config.stages):
+        allowed = set(known)
+        if stage.pattern == "adversarial" and stage.adversarial is not None:
+            allowed.add(stage.adversarial.loss_term)  # the engine computes this one itself
+        for term in stage.losses:
+            if term not in allowed:
+                raise InputError(
+                    f"stage {stage.name!r}: the {config.task.name} task has no loss term "
+                    f"{term!r} (known: {', '.join(sorted(allowed))})",
+                    field=f"stages.{i}.losses.{term}",
+                )
+
+
+def _remove_unstarted_run(run_dir: Path, *, created: bool) -> None:
+    """Undo the files of a run that was rejected before its first checkpoint, so that
+    the same name works again once the config is fixed."""
+    import shutil
+
+    if (run_dir / "checkpoints").exists():
+        return
+    if created:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    else:
+        (run_dir / "config.yaml").unlink(missing_ok=True)
+
+
 def train(
     config: TrainConfig, *, run_dir: str | os.PathLike[str] | None = None, resume: bool = False
 ) -> TrainResult:
@@ -104,6 +136,9 @@ def train(
     ------
     InputError
         The run folder already exists (when not resuming), or settings are invalid.
+        A rejected config leaves no run folder behind: the task, datasets and
+        modules are built before ``config.yaml`` is written, and a folder that
+        the engine rejects before its first checkpoint is removed again.
     sonomtl.training.steps.NonFiniteLossError
         A loss term became NaN/Inf (the last good checkpoint is kept).
     """
@@ -122,16 +157,15 @@ def train(
             f"{run_dir}' or choose another name=...",
             file=run_dir,
         )
-    fabric.barrier()
-    if fabric.is_global_zero and not resume:
-        save_config(config, run_dir / "config.yaml")
     if config.trainer.deterministic:
         torch.use_deterministic_algorithms(True)
 
+    # everything that can reject the config is built before the run folder is written
     try:
         task = build_task(config.task.name, params=config.task.params)
     except ValueError as error:
         raise InputError(str(error), field="task.name") from None
+    check_loss_terms(config, task)
     seed_everything(config.seed)
     datasets = task.build_datasets(
         root=config.data.root, params=config.data.params, seed=config.seed
@@ -145,6 +179,10 @@ def train(
             raise InputError(
                 f"cannot build module {name!r}: {error}", field=f"modules.{name}"
             ) from None
+    fabric.barrier()
+    created = not run_dir.exists()
+    if fabric.is_global_zero and not resume:
+        save_config(config, run_dir / "config.yaml")
     modules = {name: module.to(fabric.device) for name, module in modules.items()}
     # every process draws its own dropout masks; initial weights were drawn identically above
     seed_everything(config.seed + 7919 * fabric.global_rank)
@@ -161,7 +199,9 @@ def train(
     fabric.barrier()
     try:
         metrics = engine.fit(state=state)
-    except BaseException:
+    except BaseException as error:
+        if isinstance(error, InputError) and fabric.is_global_zero and not resume:
+            _remove_unstarted_run(run_dir, created=created)
         _leave_process_group(wait_for_others=False)  # a failed rank must not wait at a barrier
         raise
     _leave_process_group(wait_for_others=True)

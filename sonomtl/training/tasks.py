@@ -66,6 +66,10 @@ class Task:
         The config's ``task.params`` (free-form, task-specific).
     """
 
+    #: Loss terms :meth:`generator_losses` computes (the engine adds the adversarial
+    #: term); ``None``: not declared, an unknown term fails at the stage's first step.
+    loss_terms: tuple[str, ...] | None = None
+
     def __init__(self, *, params: Mapping[str, Any]) -> None:
         self.params = dict(params)
 

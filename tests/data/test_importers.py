@@ -16,6 +16,7 @@ from sonomtl.data.importers.hc18 import (
     SkullEllipse,
     ellipse_circumference,
     fit_skull_ellipse,
+    read_hc18_table,
 )
 from sonomtl.data.importers.sononet_examples import SONONET_LABELS, label_from_filename
 from sonomtl.data.manifest import load_dataset
@@ -171,6 +172,26 @@ def test_hc18_bad_inputs_name_file_row_and_field(hc18_dir, tmp_path) -> None:
     shutil.rmtree(src / "training_set")
     with pytest.raises(InputError, match="image not found"):
         import_hc18(src=src, out=tmp_path / "noimages")
+
+
+def test_hc18_table_that_is_not_utf8_is_one_error_line_naming_file_and_row(
+    tmp_path, capsys
+) -> None:
+    from sonomtl.cli import main
+
+    src = tmp_path / "src"
+    (src / "training_set").mkdir(parents=True)
+    table = src / HC18_CSV
+    table.write_bytes(b"filename,pixel size(mm),head circumference (mm)\n"
+                      b"000_HC.png,0.0691,44.3\n001_HC.png,0.0\xe9,56.8\n")
+    assert main(["data", "import", "hc18", "--src", str(src), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"sonomtl: error: {table}: row 3: not UTF-8 text (byte 0xe9)"]
+    assert not (tmp_path / "o").exists()
+    table.write_bytes(b"\xef\xbb\xbf" + b"filename,pixel size(mm),head circumference\xff\n")
+    with pytest.raises(InputError, match="byte 0xff") as info:
+        read_hc18_table(table)  # a byte-order mark does not shift the reported byte
+    assert info.value.row == 1
 
 
 # --------------------------------------------------------------------------- SonoNet examples

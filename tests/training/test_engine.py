@@ -163,6 +163,34 @@ def test_the_cli_reports_bad_configs_in_one_line_with_status_2(
     assert "not a run folder" in capsys.readouterr().err
 
 
+def test_a_rejected_setup_leaves_no_run_folder_and_the_fixed_config_then_trains(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the task lists its loss terms: they are checked before anything is written
+    assert ExampleTask.loss_terms == ("saliency", "classification")
+    config = ["train", str(EXAMPLE), f"out_dir={tmp_path}", *QUIET]
+    args = [*config, "name=t2"]
+    for override, field in [
+        ("task.name=nope", "task.name"),
+        ("modules.G.model=nope", "modules.G"),
+        ("modules.D.kwargs.depth=3", "modules.D"),
+        ("stages.pretrain.losses.nosuchloss=1", "stages.0.losses.nosuchloss"),
+        ("stages.pretrain.losses.adversarial=1", "stages.0.losses.adversarial"),  # plain stage
+        ("data.batch_size=1000", "data.batch_size"),  # found by the engine, before a checkpoint
+    ]:
+        assert main([*args, override]) == 2, override
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"field {field}" in err[0], err
+        assert not (tmp_path / "t2").exists(), override
+    (tmp_path / "t3").mkdir()  # a folder this call did not create is kept, less config.yaml
+    (tmp_path / "t3" / "notes.txt").write_text("mine")
+    assert main([*config, "name=t3", "data.batch_size=1000"]) == 2
+    assert (tmp_path / "t3" / "notes.txt").is_file()
+    assert not (tmp_path / "t3" / "config.yaml").exists()
+    assert main([*args, "stages.head.epochs=1"]) == 0  # the same name works once fixed
+    assert (tmp_path / "t2" / "checkpoints" / "last.json").is_file()
+
+
 class _Fabric:
     """The three Fabric calls a step makes, on one CPU process."""
 

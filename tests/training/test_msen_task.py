@@ -163,3 +163,12 @@ def test_a_dataset_listing_background_first_is_refused(tmp_path, classes):
     with pytest.raises(InputError, match="list the plane first") as caught:
         task.build_datasets(root=str(tmp_path), params={}, seed=0)
     assert caught.value.field == "classes"
+
+
+@pytest.mark.parametrize(("variant", "terms"), [
+    ("msen", ("saliency", "classification")), ("ss_att", ("saliency",)),
+    ("sononet", ("classification",)), ("ss_cls", ("classification",)),
+])
+def test_each_variant_declares_the_loss_terms_it_computes(variant, terms):
+    # a stage weighing another term is refused before the run folder is written
+    assert MSENTask(params={"variant": variant}).loss_terms == terms

@@ -22,7 +22,9 @@ swaps ``ofd_1`` and ``ofd_2`` (``flip_pairs``) and leaves the BPD order.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import math
 import os
 import re
@@ -131,50 +133,57 @@ def read_hc18_table(path: str | os.PathLike[str]) -> list[_Row]:
     """Rows of the HC18 CSV (``filename``, ``pixel size(mm)``, ``head circumference (mm)``).
 
     Raises :class:`InputError` naming the file, row (header = row 1) and column
-    for a missing file or column, an empty or duplicated file name, or a pixel
-    size / HC that is not a positive finite number.
+    for a missing file or column, text that is not UTF-8, an empty or
+    duplicated file name, or a pixel size / HC that is not a positive finite
+    number.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError("HC18 pixel-size table not found", file=path)
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = [h.strip() for h in next(reader, [])]
-        index = {}
-        for key, column in _COLUMNS.items():
-            if column not in header:
-                raise InputError(f"missing column {column!r} (found {header})",
-                                 file=path, row=1, field=column)
-            index[key] = header.index(column)
-        rows: list[_Row] = []
-        seen: dict[str, int] = {}
-        for number, cells in enumerate(reader, start=2):
-            if not any(c.strip() for c in cells):
-                continue
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        bad = error.start + (3 if data.startswith(codecs.BOM_UTF8) else 0)
+        raise InputError(f"not UTF-8 text (byte 0x{data[bad]:02x})",
+                         file=path, row=data[:bad].count(b"\n") + 1) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in next(reader, [])]
+    index = {}
+    for key, column in _COLUMNS.items():
+        if column not in header:
+            raise InputError(f"missing column {column!r} (found {header})",
+                             file=path, row=1, field=column)
+        index[key] = header.index(column)
+    rows: list[_Row] = []
+    seen: dict[str, int] = {}
+    for number, cells in enumerate(reader, start=2):
+        if not any(c.strip() for c in cells):
+            continue
 
-            def cell(key: str, cells: list[str] = cells, number: int = number) -> str:
-                i = index[key]
-                if i >= len(cells) or not cells[i].strip():
-                    raise InputError("empty value", file=path, row=number, field=_COLUMNS[key])
-                return cells[i].strip()
+        def cell(key: str, cells: list[str] = cells, number: int = number) -> str:
+            i = index[key]
+            if i >= len(cells) or not cells[i].strip():
+                raise InputError("empty value", file=path, row=number, field=_COLUMNS[key])
+            return cells[i].strip()
 
-            def positive(key: str, number: int = number) -> float:
-                text = cell(key)
-                try:
-                    value = float(text)
-                except ValueError:
-                    value = math.nan
-                if not (math.isfinite(value) and value > 0):
-                    raise InputError(f"expected a positive number, got {text!r}",
-                                     file=path, row=number, field=_COLUMNS[key])
-                return value
+        def positive(key: str, number: int = number) -> float:
+            text = cell(key)
+            try:
+                value = float(text)
+            except ValueError:
+                value = math.nan
+            if not (math.isfinite(value) and value > 0):
+                raise InputError(f"expected a positive number, got {text!r}",
+                                 file=path, row=number, field=_COLUMNS[key])
+            return value
 
-            filename = cell("filename")
-            if filename in seen:
-                raise InputError(f"{filename!r} is listed twice (first in row {seen[filename]})",
-                                 file=path, row=number, field=_COLUMNS["filename"])
-            seen[filename] = number
-            rows.append(_Row(number, filename, positive("spacing"), positive("hc")))
+        filename = cell("filename")
+        if filename in seen:
+            raise InputError(f"{filename!r} is listed twice (first in row {seen[filename]})",
+                             file=path, row=number, field=_COLUMNS["filename"])
+        seen[filename] = number
+        rows.append(_Row(number, filename, positive("spacing"), positive("hc")))
     if not rows:
         raise InputError("the table lists no images", file=path)
     return rows
