@@ -328,7 +328,11 @@ def read_dicom(path: str | os.PathLike[str], *,
         raise InputError("DICOM file not found", file=path)
     ds = _read_header(path)
     rows, cols = int(ds.Rows), int(ds.Columns)
-    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    try:
+        n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    except (TypeError, ValueError):
+        raise InputError(f"expected a whole number, got {ds.get('NumberOfFrames')!r}",
+                         file=path, field="NumberOfFrames") from None
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
     regions = tuple(_region(r) for r in ds.get("SequenceOfUltrasoundRegions", []) or [])
     tissue = [r for r in regions if r.spatial_format == 1 and r.spacing_mm is not None]

@@ -172,7 +172,19 @@ class Predictor:
             model_input, pipeline = prepare_frame(image, config, spacing_mm=spacing, file=file)
             inputs.append(model_input)
             pipelines.append(pipeline)
-        outputs = self.run(np.stack(inputs))
+        batch = np.stack(inputs)
+        try:
+            outputs = self.run(batch)
+        except (RuntimeError, ValueError) as error:  # torch and onnxruntime: shape errors
+            first = " ".join(str(error).split())[:300] or type(error).__name__
+            raise InputError(f"the model cannot take a {batch.shape[-2]}x{batch.shape[-1]} "
+                             f"input: {first}", file=file) from None
+        names = config.class_names
+        logits = outputs.get(config.logits_output) if config.logits_output else None
+        if names is not None and logits is not None and logits.shape[-1] != len(names):
+            raise InputError(f"the model gives {logits.shape[-1]} class scores but its "
+                             f"preprocessing names {len(names)} classes", file=file,
+                             field="class_names")
         return [self._frame_result(outputs, i, images[i], pipelines[i], spacings[i],
                                    measure=measure) for i in range(len(images))]
 

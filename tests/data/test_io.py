@@ -267,6 +267,7 @@ def test_monochrome1_is_inverted(tmp_path):
     np.testing.assert_allclose(read_dicom(path).frame(0), [[255, 0], [155, 55]])
 
 
+@pytest.mark.filterwarnings("ignore:Invalid value for VR IS")
 def test_corrupt_truncated_and_non_dicom_files_name_the_file(tmp_path):
     frames = np.zeros((2, 16, 16), np.uint16)
     good = write_dicom(tmp_path / "good.dcm", frames)
@@ -281,6 +282,13 @@ def test_corrupt_truncated_and_non_dicom_files_name_the_file(tmp_path):
         read_dicom(not_dicom)
     with pytest.raises(InputError, match="not found"):
         read_dicom(tmp_path / "missing.dcm")
+    bad_count = tmp_path / "count.dcm"  # NumberOfFrames (0028,0008) IS "2 " -> "1A"
+    element = b"\x28\x00\x08\x00IS\x02\x00"
+    assert good.read_bytes().count(element + b"2 ") == 1
+    bad_count.write_bytes(good.read_bytes().replace(element + b"2 ", element + b"1A"))
+    with pytest.raises(InputError, match="expected a whole number, got '1A'") as info:
+        read_dicom(bad_count)
+    assert info.value.field == "NumberOfFrames" and info.value.file == str(bad_count)
 
 
 def _dicom_cases(folder: Path) -> dict[str, tuple[Path, np.ndarray]]:

@@ -151,3 +151,34 @@ def test_malformed_preprocessing_in_a_checkpoint_is_one_clear_error(tmp_path, pr
     with pytest.raises(InputError, match=f"malformed preprocessing: {message}") as caught:
         load_predictor(run)
     assert str(run) in str(caught.value)
+
+
+def test_an_input_size_the_model_cannot_take_fails_per_file_and_the_run_goes_on(tmp_path, capsys):
+    from PIL import Image
+
+    from sonomtl.cli import main
+    from sonomtl.models.msen import msen_generator
+
+    run = write_checkpoint(tmp_path / "run", {"G": ("msen", {"sononet_width": 4},
+                                                    msen_generator(sononet_width=4))},
+                           preprocessing={"input_hw": [7, 9]})
+    with pytest.raises(InputError, match="cannot take a 7x9 input"):
+        load_predictor(run).predict_frames([np.zeros((40, 40), np.float32)], file="f.png")
+    frames = [tmp_path / "a.png", tmp_path / "b.png"]
+    for frame in frames:
+        Image.new("L", (40, 40)).save(frame)
+    assert main(["predict", str(run), *map(str, frames), "--out", str(tmp_path / "out"),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert all(f"{frame}: the model cannot take a 7x9 input" in err for frame in frames)
+
+
+def test_class_names_that_do_not_match_the_logits_are_refused(tmp_path):
+    from sonomtl.models.msen import msen_generator
+
+    run = write_checkpoint(tmp_path / "run", {"G": ("msen", {"sononet_width": 4},
+                                                    msen_generator(sononet_width=4))},
+                           preprocessing={"input_hw": [64, 64], "classes": ["ACP"]})
+    with pytest.raises(InputError, match="gives 2 class scores but its preprocessing names 1"):
+        load_predictor(run).predict_frames([np.zeros((40, 40), np.float32)])
