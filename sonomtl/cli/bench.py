@@ -32,7 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("model", metavar="MODEL", help="checkpoint, .onnx file or registry name")
     parser.add_argument("--backend", choices=("torch", "onnx"), default=None,
                         help="default: onnx for .onnx files, else torch")
-    parser.add_argument("--dtype", choices=("fp32", "fp16", "int8"), default="fp32")
+    parser.add_argument("--dtype", choices=("fp32", "fp16", "int8"), default=None,
+                        help="export precision of a checkpoint or registry model (default "
+                             "fp32); an .onnx file runs as exported")
     parser.add_argument("--batch", type=positive_int, default=1)
     parser.add_argument("--input-size", type=positive_int, nargs=2, metavar=("H", "W"),
                         default=None)
@@ -61,7 +63,7 @@ def _bench(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
     else:
         lat = result["latency_ms"]
-        print(f"{result['architecture']} {backend} {args.dtype} batch {args.batch} "
+        print(f"{result['architecture']} {backend} {result['dtype']} batch {args.batch} "
               f"{result['input_hw'][0]}x{result['input_hw'][1]}: p50 {lat['p50']:.1f} ms, "
               f"p95 {lat['p95']:.1f} ms, {result['throughput_fps']:.1f} frames/s, "
               f"{result['parameters']:,} parameters, {result['size_mb']:.1f} MB")

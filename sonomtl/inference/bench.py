@@ -63,6 +63,18 @@ def onnx_model_size(path: str | os.PathLike[str]) -> tuple[int, float]:
     return count, Path(path).stat().st_size / 1e6
 
 
+def _onnx_dtype(path: str) -> str:
+    """The ``sonomtl_dtype`` an exported file records (fp32 when it records none)."""
+    import onnx
+
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except Exception as error:  # protobuf decode errors have several types
+        raise InputError(f"cannot read as an ONNX model ({' '.join(str(error).split())[:200]})",
+                         file=path) from None
+    return {p.key: p.value for p in model.metadata_props}.get("sonomtl_dtype", "fp32")
+
+
 def _peak_rss_mb() -> float | None:
     try:
         import resource
@@ -75,14 +87,19 @@ def benchmark(
     model: str | os.PathLike[str],
     *,
     backend: str = "torch",
-    dtype: str = "fp32",
+    dtype: str | None = None,
     batch: int = 1,
     input_hw: Sequence[int] | None = None,
     threads: int | None = None,
     iters: int = 20,
     warmup: int = 3,
 ) -> dict[str, Any]:
-    """Benchmark one model; returns the JSON-ready figures (see the module docs)."""
+    """Benchmark one model; returns the JSON-ready figures (see the module docs).
+
+    ``dtype`` chooses the export of a checkpoint or registry model (default
+    fp32); an ``.onnx`` file runs as it was exported (its ``sonomtl_dtype``),
+    and a different ``dtype`` is refused.
+    """
     import dataclasses
 
     import torch
@@ -96,13 +113,21 @@ def benchmark(
 
     if backend not in ("torch", "onnx"):
         raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
-    if dtype not in ("fp32", "fp16", "int8"):
+    if dtype not in (None, "fp32", "fp16", "int8"):
         raise ValueError(f"dtype must be fp32, fp16 or int8, got {dtype!r}")
+    text = os.fspath(model)
+    if text.lower().endswith(".onnx") and os.path.isfile(text):
+        stored = _onnx_dtype(text)
+        if dtype is not None and dtype != stored:
+            raise InputError(f"this ONNX file was exported as {stored}; --dtype chooses the "
+                             "export of a checkpoint or registry model", file=text,
+                             field="--dtype")
+        dtype = stored
+    dtype = dtype or "fp32"
     if batch < 1:
         raise InputError(f"batch must be a positive integer, got {batch}", field="--batch")
     if threads:
         torch.set_num_threads(int(threads))
-    text = os.fspath(model)
     result: dict[str, Any] = {"model": text, "backend": backend, "dtype": dtype,
                               "batch_size": batch, "threads": threads or torch.get_num_threads(),
                               "iters": iters, "warmup": warmup,

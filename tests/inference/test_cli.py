@@ -105,6 +105,12 @@ def test_export_int8_reports_accuracy_change_and_predicts_with_onnx(msen_run, tm
     status = main(["predict", str(model), str(data / "f0.png"), "--out", str(tmp_path / "p"),
                    "--no-progress"])
     assert status == 0
+    capsys.readouterr()
+    # bench runs the file as exported and says so; another --dtype is refused
+    assert main(["bench", str(model), "--iters", "1", "--warmup", "0", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["dtype"] == "int8"
+    assert main(["bench", str(model), "--dtype", "fp32", "--iters", "1"]) == 2
+    assert "field --dtype: this ONNX file was exported as int8" in capsys.readouterr().err
 
 
 def _fp32_size(run, tmp_path):
