@@ -102,6 +102,8 @@ def check_dataset(folder: str | os.PathLike[str], *,
     except InputError as error:
         return CheckReport(str(folder), 0, 0, {}, (Problem.from_error(error),))
     problems += [Problem.from_error(e) for e in errors]
+    if not records and not errors:
+        problems.append(Problem("error", "the manifest lists no frames", str(manifest)))
     if spec.gaze is not None:
         for sequence, log in spec.gaze.logs.items():
             if not (folder / log).is_file():

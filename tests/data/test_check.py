@@ -150,3 +150,13 @@ def test_attention_maps_of_a_third_size_are_errors_and_off_frame_fixations_warni
     by_severity = {p.severity: p.message for p in report.problems}
     assert "is 10x5; expected 6x4 or 20x10" in by_severity["error"]
     assert by_severity["warning"].startswith("2 fixation point(s) lie off the 20x10 frame")
+
+
+def test_a_manifest_without_frames_is_an_error(tmp_path):
+    folder = _clean(tmp_path / "d")
+    manifest = folder / "manifest.csv"
+    manifest.write_text(manifest.read_text().splitlines()[0] + "\n")  # the header only
+    report = check_dataset(folder)
+    assert not report.ok and report.frames == 0
+    [problem] = report.problems
+    assert problem.message == "the manifest lists no frames" and problem.file == str(manifest)
