@@ -95,20 +95,16 @@ def default_config_dir() -> Path:
 
 
 def _applicable(raw: Mapping[str, Any], override: str) -> bool:
-    """Whether a dotted override addresses something the raw config has (its parent exists)."""
+    """Whether an override applies to this config: not when it names a stage or a module
+    the config lacks (``stages.views.*`` for a landmark-only model, ``modules.D.*`` for one
+    without a discriminator). Any other key is applied, so a typo is refused by the config.
+    """
     key = override.partition("=")[0].split(".")
-    node: Any = raw
-    for part in key[:-1]:
-        if isinstance(node, list):
-            match = [e for e in node if isinstance(e, dict) and e.get("name") == part]
-            if not match:
-                return False
-            node = match[0]
-        elif isinstance(node, dict) and isinstance(node.get(part), (dict, list)):
-            node = node[part]
-        else:
-            return False
-    return True
+    if len(key) < 3 or key[0] not in ("stages", "modules"):
+        return True
+    if key[0] == "modules":
+        return key[1] in (raw.get("modules") or {})
+    return any(isinstance(s, dict) and s.get("name") == key[1] for s in raw.get("stages") or ())
 
 
 def _configure(
@@ -126,7 +122,8 @@ def _configure(
     """The run config of one model: the YAML, the dataset's sizes, the scale, the overrides."""
     from sonomtl.config import apply_overrides, config_from_dict
 
-    items = [f"name={name}", f"out_dir={out_dir}", f"seed={seed}", f"data.root={data}"]
+    items = [f"name={name}", f"out_dir={out_dir}", f"seed={seed}", f"data.root={data}",
+             f"data.params.split_seed={seed}"]
     kwargs = raw.get("modules", {}).get("net", {}).get("kwargs", {})
     model = raw.get("modules", {}).get("net", {}).get("model", "")
     if landmark_task is not None:
@@ -188,19 +185,23 @@ def _train_or_reuse(
 ) -> tuple[Any, Any, Any]:
     """``(module, task, config)`` of a finished run in ``run_dir``, training it first if needed.
 
-    A reused run brings its own saved config (its split and preprocessing are scored).
+    A run folder holding another config (changed file or ``--set``) is refused
+    (:func:`~sonomtl.experiments.reuse.check_reusable`); an unfinished run of
+    this config is resumed.
     """
     from sonomtl.config import load_config
+    from sonomtl.experiments.reuse import check_reusable
     from sonomtl.training.checkpoint import latest_checkpoint, load_weights
     from sonomtl.training.run import train
     from sonomtl.training.tasks import build_task
 
-    paths = latest_checkpoint(run_dir) if (run_dir / "config.yaml").is_file() else None
+    started_before = check_reusable(run_dir, config)
+    paths = latest_checkpoint(run_dir) if started_before else None
     finished = paths is not None and bool(_checkpoint_finished(paths))
     if not finished:
         started = time.perf_counter()
         log(f"train {run_dir}")
-        result = train(config, run_dir=run_dir, resume=(run_dir / "config.yaml").is_file())
+        result = train(config, run_dir=run_dir, resume=started_before)
         log(f"  done in {time.perf_counter() - started:.0f} s")
         return result.modules["net"], result.task, config
     log(f"reuse the finished run {run_dir}")
@@ -304,8 +305,12 @@ def run_abdominal_experiment(
     results = write_outputs(
         out=out, spec=spec, records=records, trained=trained, evaluations=evaluations,
         scale=scale, seed=seed, data=data, timing_iters=timing_iters, log=log,
-        wall_time_s=time.perf_counter() - started,
+        wall_time_s=time.perf_counter() - started, overrides=overrides,
     )
+    from sonomtl.report import write_report
+
+    write_report([out], out=out / "report.html")
+    log(f"report {out / 'report.html'}")
     return results
 
 

@@ -163,7 +163,8 @@ def _fig4(out: Path, evaluations: Mapping[str, Any], records: Sequence[Any], spe
                              "spacing_mm": list(record.spacing_mm),
                              "truth": {n: list(record.landmarks[n]) for n in annotated},
                              "prediction": predicted, "measurements": measured})
-    path = write_json(out / "figures" / "landmark_examples.json", {"examples": examples})
+    path = write_json(out / "figures" / "landmark_examples.json",
+                      {"examples": examples, "figure": "fig4_overlays.png"})
     loaded, _ = read_landmark_examples(path)
     figure = landmark_overlay_figure(examples=loaded, columns=len(shown))
     write_bytes(out / "figures" / "fig4_overlays.png", figure_to_png(figure))
@@ -200,7 +201,7 @@ def tables_markdown(tables: Mapping[str, Mapping[str, Any]]) -> str:
 def write_outputs(
     *, out: Path, spec: Any, records: Sequence[Any], trained: Mapping[str, Any],
     evaluations: Mapping[str, Any], scale: str, seed: int, data: Path, timing_iters: int,
-    log: Callable[[str], None], wall_time_s: float,
+    log: Callable[[str], None], wall_time_s: float, overrides: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Write results.json, tables.md and the figures; returns the results."""
     from sonomtl.fileio import write_json, write_text
@@ -240,7 +241,7 @@ def write_outputs(
         "experiment": "abdominal (paper 004)", "scale": scale, "seed": seed, "data": str(data),
         "models": models, "human": evaluations.get("Human", {}),
         "model_sizes": paper, "timing": timing, "tables": tables, "figures": figures,
-        "wall_time_s": wall_time_s,
+        "wall_time_s": wall_time_s, "overrides": list(overrides),
     }
     write_json(out / "results.json", results)
     write_text(out / "tables.md", tables_markdown(tables))

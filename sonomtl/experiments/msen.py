@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from sonomtl.errors import InputError
+from sonomtl.experiments.reuse import check_reusable
 from sonomtl.experiments.threads import QUICK_THREADS, torch_threads
 
 __all__ = [
@@ -151,35 +152,6 @@ def _overrides(name: str, *, scale: str, data: Path, folds: int, fold: int, seed
     if not pretrained_ok:
         items.append("modules.G.kwargs.pretrained=null")
     return items + list(extra)
-
-
-def _check_reusable(run_dir: Path, config: Any) -> bool:
-    """Whether ``run_dir`` holds a run of this very config, to be resumed (or reused when done).
-
-    An interrupted experiment, re-run with the same arguments, continues each
-    fold from its last checkpoint, and a finished fold only predicts again. A
-    folder holding another config is refused (it would mix settings in one table).
-    """
-    from sonomtl.config import config_to_dict, load_config
-
-    saved = run_dir / "config.yaml"
-    if not saved.is_file():
-        return False
-    before, now = _flatten(config_to_dict(load_config(saved))), _flatten(config_to_dict(config))
-    if before != now:
-        differing = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
-        raise InputError(f"holds a run of another config (differs in {', '.join(differing)}); "
-                         "choose another --out", file=saved)
-    return True
-
-
-def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    return flat
 
 
 def _predict(result: Any, config: Any) -> dict[str, np.ndarray]:
@@ -328,7 +300,7 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
             settings.setdefault(name, items)
             tic = time.perf_counter()
             run_dir = out / name / f"fold{fold}"
-            reused = _check_reusable(run_dir, config)
+            reused = check_reusable(run_dir, config)
             resumed = reused and latest_checkpoint(run_dir) is not None
             result = train(config, run_dir=run_dir, resume=reused)
             pred = _predict(result, config)
@@ -446,9 +418,7 @@ def _write_examples(out: Path, maps_by_row: dict[str, dict[int, tuple]], order: 
 
 
 def _write_report(out: Path, log: Callable[[str], None]) -> None:
-    try:
-        from sonomtl.report import write_report
-    except ImportError:  # the report package is optional here
-        log("report: sonomtl.report is not available; skipped")
-        return
+    from sonomtl.report import write_report
+
     write_report([out], out=out / "report.html")
+    log(f"report {out / 'report.html'}")

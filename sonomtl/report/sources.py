@@ -321,6 +321,9 @@ def read_landmark_examples(path: str | os.PathLike[str]) -> tuple[list[LandmarkE
     if not isinstance(entries, list):
         raise InputError('expected {"examples": [...]} or a list of examples', file=path)
     examples, used = [], set()
+    drawn = data.get("figure") if isinstance(data, dict) else None
+    if isinstance(drawn, str) and (path.parent / drawn).is_file():
+        used.add((path.parent / drawn).resolve())  # the same examples as one PNG: not twice
     for k, entry in enumerate(entries):
         where = f"examples[{k}]"
         if not isinstance(entry, dict) or not isinstance(entry.get("image"), str):

@@ -4,6 +4,7 @@ oracle network that returns the true heat maps), and a tiny end-to-end run writi
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -92,9 +93,38 @@ def test_tiny_experiment_writes_table1_views_sizes_and_figures_then_reuses_runs(
     for name in ("fig3_confusion.png", "fig4_overlays.png", "landmark_examples.json"):
         assert (out / "figures" / name).stat().st_size > 0
     assert "Table 1" in (out / "tables.md").read_text()
+    # the report draws Fig. 4 from landmark_examples.json and does not repeat its PNG
+    from sonomtl.report.sources import load_source
+
+    assert (out / "report.html").stat().st_size > 0
+    extra = [p.name for p in load_source(out).extra_figures]
+    assert "fig3_confusion.png" in extra and "fig4_overlays.png" not in extra
+    assert results["overrides"] == args[args.index("--set") + 1:]
     capsys.readouterr()
     assert main(args) == 0
     assert capsys.readouterr().err.count("reuse the finished run") == 3
+    # another config in the same --out is refused, not silently scored with the old runs
+    assert main([*args, "stages.landmarks.losses.adversarial=0.5"]) == 2
+    err = capsys.readouterr().err
+    assert "holds a run of another config (differs in stages)" in err
+    # a key no config has is refused by the config, not skipped
+    assert main([*args, "traner.accelerator=cpu"]) == 2
+    assert "field traner: unknown key" in capsys.readouterr().err
+
+
+def test_seed_changes_the_split_and_stage_or_module_overrides_skip_configs_without_them():
+    from sonomtl.data.manifest import DatasetSpec
+    from sonomtl.experiments.abdominal import _applicable, _configure, _read_raw, default_config_dir
+
+    raw = _read_raw(default_config_dir() / "sfcn.yaml")
+    assert not _applicable(raw, "stages.views.epochs=3")  # SFCN trains no views
+    assert not _applicable(raw, "modules.D.kwargs.base_chans=8")  # nor a discriminator
+    assert _applicable(raw, "stages.landmarks.epochs=3") and _applicable(raw, "traner.x=1")
+    spec = DatasetSpec(name="s", classes=("a", "b"), landmarks=("p_1", "p_2"),
+                       landmark_tasks={"p": ("p_1", "p_2")})
+    config = _configure(raw, spec=spec, data=Path("d"), name="n", out_dir=Path("o"), seed=7,
+                        scale="paper", overrides=[], landmark_task="p")
+    assert config.seed == 7 and config.data.params["split_seed"] == 7
 
 
 def test_one_pass_returns_the_predicted_views_landmarks_and_measurements(tiny_abdominal):
