@@ -132,10 +132,19 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
 
 
 def read_attention(path: str | os.PathLike[str]) -> np.ndarray:
-    """An attention map as float32 ``(H, W)``: ``.npy`` (no pickles) or an image file."""
+    """An attention map as float32 ``(H, W)``: ``.npy`` (no pickles) or an image file.
+
+    An image's grey levels (0-255 after :func:`read_image`) are read as
+    attention in [0, 1]; a float TIFF is taken as stored, like a ``.npy``.
+    """
     path = Path(path)
     if path.suffix.lower() != ".npy":
-        return read_image(path)
+        image = read_image(path)
+        from PIL import Image
+
+        with Image.open(path) as handle:
+            floating = handle.mode == "F"
+        return image if floating else image / np.float32(255.0)
     if not path.is_file():
         raise InputError("attention map not found", file=path)
     try:

@@ -64,7 +64,7 @@ def write_dataset_attention_maps(
     """
     from sonomtl.data.io import read_frame
     from sonomtl.data.manifest import load_dataset, update_manifest_column
-    from sonomtl.data.preprocess import auto_sector_box, plan_preprocessing
+    from sonomtl.data.preprocess import auto_sector_box, mask_rectangles, plan_preprocessing
     from sonomtl.fileio import atomic_path
 
     if weighting not in ("binary", "duration"):
@@ -118,8 +118,9 @@ def write_dataset_attention_maps(
         for record, indices in zip(frames, assigned):
             image, spacing = read_frame(folder, record)
             crop = spec.crop
-            if crop == "auto":
-                crop = auto_sector_box(image)
+            if crop == "auto":  # found as the data layer finds it: overlays blanked first
+                crop = auto_sector_box(mask_rectangles(image, spec.mask_rects)
+                                       if spec.mask_rects else image)
             pipeline = plan_preprocessing(
                 image.shape[:2], input_hw=spec.input_size, crop_box_rc=crop,
                 spacing_mm=spacing, target_spacing_mm=spec.target_spacing_mm,

@@ -105,6 +105,21 @@ def test_attention_maps_from_npy_without_pickles(tmp_path):
         read_attention(tmp_path / "nan.npy")
 
 
+def test_attention_maps_from_images_are_read_in_zero_to_one(tmp_path):
+    # the same map as .npy, 8-bit PNG, 16-bit PNG and float TIFF gives the same targets
+    from PIL import Image
+
+    attention = np.zeros((4, 6), np.float32)
+    attention[1, 2], attention[2, 3] = 1.0, 0.2
+    np.save(tmp_path / "a.npy", attention)
+    Image.fromarray(np.rint(attention * 255).astype(np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray(np.rint(attention * 65535).astype(np.uint16)).save(tmp_path / "a16.png")
+    Image.fromarray(attention, mode="F").save(tmp_path / "a.tiff")
+    for name in ("a.npy", "a.png", "a16.png", "a.tiff"):
+        np.testing.assert_allclose(read_attention(tmp_path / name), attention, atol=1 / 255,
+                                   err_msg=name)
+
+
 # ----------------------------------------------------------------------------- DICOM
 
 

@@ -170,3 +170,42 @@ def test_fixations_off_the_frame_are_left_out_with_a_warning(tmp_path, capsys):
     rows = list(csv.DictReader((folder / "manifest.csv").open()))
     assert [row["fixations"] for row in rows] == ["[[150.0, 150.0]]"] * 2 + ["[]"] * 2
     assert "2 fixation-frame pairs fell off the frame" in capsys.readouterr().err
+
+
+def test_maps_with_an_automatic_crop_align_with_the_data_layers_frames(tmp_path):
+    # crop: auto is found after the overlay rectangles are blanked, as the data layer does;
+    # on the raw frame the overlay band shifted the box and every map by 8-10 model pixels
+    from sonomtl.data.dataset import UltrasoundDataset
+    from sonomtl.data.preprocess import Pipeline
+    from sonomtl.data.synthetic import generate_sweeps
+    from sonomtl.gaze.dataset_maps import write_dataset_attention_maps
+    from sonomtl.gaze.geometry import ScreenGeometry
+    from sonomtl.gaze.maps import attention_map, sigma_px_for
+
+    # seed 0: the sector reaches into the overlay band at the top of the frame
+    folder = generate_sweeps(tmp_path / "sw", subjects=1, frames_per_clip=8, seed=0, video=False)
+    spec_file = folder / "dataset.yaml"
+    text = spec_file.read_text()
+    assert "crop: [50, 290, 80, 320]" in text and "mask_rects: []" in text
+    spec_file.write_text(text.replace("crop: [50, 290, 80, 320]", "crop: auto")
+                         .replace("mask_rects: []", "mask_rects: [[0, 0, 400, 28]]"))
+    with pytest.warns(UserWarning):  # fixations cropped away
+        write_dataset_attention_maps(folder)
+    dataset = UltrasoundDataset(folder, normalise=None)
+    gaze = dataset.spec.gaze
+    screen = ScreenGeometry(screen_px=gaze.screen_px, screen_cm=gaze.screen_cm,
+                            distance_cm=gaze.distance_cm)
+    worst = 0.0
+    for k in range(len(dataset)):
+        # each stored map equals the map redrawn at the data layer's fixation pixels
+        sample = dataset[k]
+        points = np.argwhere(sample["fixation_map"][0].numpy() > 0)[:, ::-1].astype(float)
+        matrix = Pipeline.from_dict(sample["geometry"]).matrix
+        frame_h, frame_w = 300, 400  # the simulator's frames, shown in image_rect_px
+        scale = (matrix[0, 0] * frame_w / gaze.image_rect_px[2],
+                 matrix[1, 1] * frame_h / gaze.image_rect_px[3])
+        sigma = sigma_px_for(geometry=screen, sigma_deg=1.5, model_px_per_screen_px=scale)
+        stored = sample["attention"][0].numpy()
+        redrawn = attention_map(points, output_hw=stored.shape, sigma_px=sigma)
+        worst = max(worst, float(np.abs(redrawn - stored).max()))
+    assert worst < 0.01
