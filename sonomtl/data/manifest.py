@@ -452,11 +452,13 @@ def _rows_to_table(rows: Iterable[Mapping[str, Any] | FrameRecord]) -> tuple[lis
     return columns + extra_columns, table
 
 
-def _write_table(path: Path, columns: list[str], table: list[dict[str, str]]) -> None:
+def _write_table(path: Path, columns: list[str], table: list[dict[str, str] | None]) -> None:
+    """Write rows (``None``: a blank CSV line, to keep the row numbers of the rows after it)."""
     if path.suffix.lower() == ".parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        table = [r for r in table if r is not None]
         arrays = {c: pa.array([r.get(c, "") for r in table], type=pa.string()) for c in columns}
         with atomic_path(path) as tmp:
             pq.write_table(pa.table(arrays), tmp)
@@ -465,7 +467,7 @@ def _write_table(path: Path, columns: list[str], table: list[dict[str, str]]) ->
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     for r in table:
-        writer.writerow([r.get(c, "") for c in columns])
+        writer.writerow([] if r is None else [r.get(c, "") for c in columns])
     write_text(path, buffer.getvalue())
 
 
@@ -573,7 +575,8 @@ def update_manifest_column(folder: str | os.PathLike[str], column: str,
     for row_number, cells in table.items():
         _parse_row({c: cells.get(c, "") for c in columns}, row_number=row_number, spec=spec,
                    file=path)
-    _write_table(path, columns, list(table.values()))
+    # blank lines stay, so that row numbers (FrameRecord.row, splits files) keep their meaning
+    _write_table(path, columns, [table.get(i + 2) for i in range(len(raw))])
     return path
 
 

@@ -337,6 +337,23 @@ def test_update_manifest_column_fills_attention_by_order_and_by_row(tmp_path):
         update_manifest_column(tmp_path, "label", ["a", "a", "a"])
 
 
+def test_updates_keep_blank_lines_so_row_numbers_stay_valid(tmp_path):
+    # gaze maps updates two columns by row number, one after the other
+    write_dataset(tmp_path, DatasetSpec(name="x"),
+                  [{"image": f"{i}.png", "subject": "s"} for i in range(3)])
+    manifest = tmp_path / "manifest.csv"
+    lines = manifest.read_text().splitlines()
+    manifest.write_text("\n".join([lines[0], lines[1], "", lines[2], lines[3]]) + "\n")
+    before = [(r.row, r.image) for r in load_dataset(tmp_path)[1]]
+    assert before == [(2, "0.png"), (4, "1.png"), (5, "2.png")]
+    update_manifest_column(tmp_path, "attention", {4: "m1.npy"})
+    update_manifest_column(tmp_path, "fixations", {5: [[1.0, 2.0]]})
+    records = load_dataset(tmp_path)[1]
+    assert [(r.row, r.image) for r in records] == before
+    assert [r.attention for r in records] == [None, "m1.npy", None]
+    assert [r.fixations is not None and len(r.fixations) for r in records] == [False, False, 1]
+
+
 def test_parquet_manifest_reads_like_csv(tmp_path):
     pa = pytest.importorskip("pyarrow", reason="Parquet support needs pyarrow")
     import pyarrow.parquet as pq
