@@ -444,12 +444,24 @@ def _check_semantics(config: TrainConfig, file: Any) -> None:
                         f"{key}.{group}",
                         f"{path!r} is not in modules ({', '.join(config.modules)})",
                     )
+        for a in stage.train:
+            for b in stage.train:
+                if a != b and b.startswith(f"{a}."):  # b's parameters would step twice
+                    fail(f"{key}.train", f"{b!r} is inside {a!r}: each parameter is trained "
+                                         "by one entry (one optimiser)")
         if sorted(stage.optimizers) != sorted(stage.train):
             fail(
                 f"{key}.optimizers",
                 f"give one optimiser per trained entry {stage.train}, "
                 f"got {sorted(stage.optimizers)}",
             )
+        stepped = [e for e in stage.train if stage.pattern == "plain" or stage.adversarial is None
+                   or e != stage.adversarial.discriminator]
+        if config.trainer.precision == "16-mixed" and len(stepped) > 1:
+            # Fabric updates the gradient scaler after every optimiser step, so one backward
+            # followed by several steps unscales the later ones with a changed scale
+            fail(f"{key}.train", f"16-mixed steps one optimiser per backward; this stage steps "
+                                 f"{stepped} together: use precision bf16-mixed")
         for name, opt in stage.optimizers.items():
             opt_key = f"{key}.optimizers.{name}"
             if not (math.isfinite(opt.lr) and opt.lr > 0):

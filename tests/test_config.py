@@ -105,6 +105,7 @@ def test_a_wrong_type_is_an_input_error_naming_the_key(
         ("stages.1.name=pretrain", "stages.1.name", "used twice"),
         ("data.batch_size=0", "data.batch_size", "at least 1"),
         ("name=a/b", "name", "run name"),
+        ("stages.head.train=[G, G.features]", "stages.2.train", "'G.features' is inside 'G'"),
     ],
 )
 def test_inconsistent_stages_are_input_errors(override: str, field: str, message: str) -> None:
@@ -142,6 +143,17 @@ def test_non_finite_and_out_of_range_optimiser_values_name_the_key(
     with pytest.raises(InputError, match=re.escape(message)) as error:
         load_config(EXAMPLE, [override])
     assert error.value.field == field and error.value.file == str(EXAMPLE)
+
+
+def test_16_mixed_refuses_a_stage_stepping_several_optimisers_after_one_backward() -> None:
+    # the adversarial stage steps G alone in the G step and D alone in the D step: allowed
+    assert load_config(EXAMPLE, ["trainer.precision=16-mixed"]).trainer.precision == "16-mixed"
+    with pytest.raises(InputError, match="use precision bf16-mixed") as error:
+        load_config(EXAMPLE, ["trainer.precision=16-mixed", "stages.pretrain.train=[G, D]",
+                              "stages.pretrain.optimizers.D={kind: adam}"])
+    assert error.value.field == "stages.0.train"
+    load_config(EXAMPLE, ["trainer.precision=bf16-mixed", "stages.pretrain.train=[G, D]",
+                          "stages.pretrain.optimizers.D={kind: adam}"])
 
 
 def test_a_config_that_is_not_utf8_or_has_mixed_key_types_names_the_file(tmp_path: Path) -> None:

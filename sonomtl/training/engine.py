@@ -127,6 +127,11 @@ class Engine:
     # ------------------------------------------------------------------ public
     def fit(self, *, state: Mapping[str, Any] | None = None) -> dict[str, float]:
         """Train from the start or from a checkpoint's ``state``; returns the final metrics."""
+        world = self.fabric.world_size
+        if self.val_set is not None and 0 < len(self.val_set) < world:
+            # every process validates its share; an empty share would stall the reduction
+            raise InputError(f"the validation set ({len(self.val_set)} samples) is smaller than "
+                             f"the number of processes ({world})", field="data")
         resume_rows = resume_step = None
         if state is not None:
             self.position = Position(**state["position"])

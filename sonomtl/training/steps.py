@@ -111,10 +111,21 @@ def _optimise(ctx: StepContext, loss: torch.Tensor, names: Sequence[str]) -> Non
     for name in names:
         optimizer = ctx.optimizers[name]
         if ctx.grad_clip_norm is not None:
-            params = [p for group in optimizer.param_groups for p in group["params"]]
-            torch.nn.utils.clip_grad_norm_(params, ctx.grad_clip_norm)
+            # through Fabric: with a gradient scaler (16-mixed) the gradients are unscaled
+            # before their norm is taken, so the threshold means the same in every precision
+            ctx.fabric.clip_gradients(ctx.modules[name.split(".")[0]], optimizer,
+                                      max_norm=ctx.grad_clip_norm, error_if_nonfinite=False)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+
+
+def _step_schedulers(ctx: StepContext) -> None:
+    """Advance every trained module's learning-rate schedule by one batch.
+
+    Once per batch, not per optimiser step: with ``d_steps``/``g_steps`` > 1 a
+    schedule still spans the whole stage.
+    """
+    for name in ctx.trained:
         ctx.schedulers[name].step()
 
 
@@ -128,6 +139,7 @@ def plain_step(ctx: StepContext, batch: Mapping[str, Any]) -> dict[str, float]:
     check_finite(terms, fabric=ctx.fabric, stage=ctx.stage, step=ctx.step)
     total = _weighted_total(terms, ctx.weights)
     _optimise(ctx, total, ctx.trained)
+    _step_schedulers(ctx)
     values = {name: float(value.detach()) for name, value in terms.items()}
     values["total"] = float(total.detach())
     return values
@@ -177,6 +189,7 @@ def adversarial_step(
         finally:
             for param in d_params:
                 param.requires_grad_(True)
+    _step_schedulers(ctx)
     values.update({name: float(value.detach()) for name, value in terms.items()})
     values["total"] = float(total.detach())
     return values

@@ -18,7 +18,12 @@ from sonomtl.training.checkpoint import FORMAT_VERSION, load_checkpoint_modules
 from sonomtl.training.example import BlobDataset, ExampleTask, tiny_discriminator, tiny_generator
 from sonomtl.training.logging import read_metrics
 from sonomtl.training.run import train
-from sonomtl.training.steps import NonFiniteLossError, StepContext, adversarial_step
+from sonomtl.training.steps import (
+    NonFiniteLossError,
+    StepContext,
+    _optimise,
+    adversarial_step,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "configs" / "example.yaml"
 QUIET = ["trainer.progress_bar=false"]
@@ -268,3 +273,63 @@ def test_adversarial_step_smooths_real_labels_and_freezes_the_discriminator_in_t
         rel_tol=1e-6,
     )
     assert not torch.equal(generator.saliency.weight, g_copy.saliency.weight)
+
+
+@pytest.mark.slow
+def test_learning_rate_schedules_span_the_stage_when_the_discriminator_steps_twice(
+    tmp_path: Path,
+) -> None:
+    # schedules advance once per batch: D's cosine reaches its floor at the stage's end
+    # (stepping it per optimiser update, it hit the floor half-way and climbed back)
+    _run(tmp_path, "run", "stages.pretrain.epochs=1",
+         "stages.adversarial.adversarial.d_steps=2",
+         "stages.adversarial.optimizers.D.schedule=cosine",
+         "stages.adversarial.optimizers.D.final_lr_factor=0.0")
+    rows = [r for r in read_metrics(tmp_path / "run")
+            if r["stage"] == "adversarial" and r["metric"] == "lr_D"]
+    assert rows and rows[-1]["value"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_gradient_clipping_means_the_same_with_a_gradient_scaler() -> None:
+    # 16-mixed scales the loss (here by 1024): the norm must be taken on unscaled gradients
+    from lightning.fabric import Fabric
+    from lightning.fabric.plugins.precision import MixedPrecision
+
+    def update_norm(scaled: bool) -> float:
+        torch.manual_seed(0)
+        scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)  # no overflow on step 1
+        plugins = ([MixedPrecision("16-mixed", "cpu", scaler=scaler)]
+                   if scaled else None)
+        fabric = Fabric(accelerator="cpu", devices=1, plugins=plugins)
+        net = torch.nn.Linear(4, 1)
+        module = fabric.setup_module(net)
+        optimizer = fabric.setup_optimizers(torch.optim.SGD(net.parameters(), lr=0.1))
+        ctx = StepContext(task=None, fabric=fabric, modules={"G": module}, raw_modules={"G": net},
+                          optimizers={"G": optimizer}, schedulers={}, weights={}, stage="s",
+                          step=1, grad_clip_norm=0.01, trained=["G"])
+        before = torch.cat([p.detach().flatten().clone() for p in net.parameters()])
+        with fabric.autocast():
+            loss = (module(torch.randn(8, 4)) ** 2).mean()
+        _optimise(ctx, loss.float(), ["G"])
+        after = torch.cat([p.detach().flatten() for p in net.parameters()])
+        return float((after - before).norm())
+
+    assert update_norm(False) == pytest.approx(0.1 * 0.01, rel=1e-3)  # lr x clipped norm
+    assert update_norm(True) == pytest.approx(update_norm(False), rel=1e-2)
+
+
+def test_a_validation_set_smaller_than_the_process_count_is_refused(tmp_path: Path) -> None:
+    # with 2 processes and 1 validation sample one process had nothing to reduce: a hang
+    from sonomtl.errors import InputError
+    from sonomtl.training.engine import Engine
+    from sonomtl.training.tasks import TaskDatasets
+
+    config = load_config(EXAMPLE, [f"out_dir={tmp_path}"])
+    data = BlobDataset(num_samples=4, image_size=16, seed=0, augment=False)
+    engine = Engine(config=config, task=ExampleTask(params={}),
+                    fabric=type("TwoProcesses", (), {"world_size": 2})(), run_dir=tmp_path / "r",
+                    datasets=TaskDatasets(train=data, val=torch.utils.data.Subset(data, [0])),
+                    modules={})
+    with pytest.raises(InputError, match=r"validation set \(1 samples\) is smaller than the "
+                                         r"number of processes \(2\)"):
+        engine.fit()
