@@ -24,11 +24,15 @@ without selected landmarks.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from sonomtl.data.heatmaps import soft_coordinates
 
-__all__ = ["selective_l2_loss", "coordinate_loss", "COORDINATE_THRESHOLD"]
+__all__ = [
+    "selective_l2_loss", "coordinate_loss", "match_interchangeable_pairs", "COORDINATE_THRESHOLD",
+]
 
 #: The paper's threshold ``k`` on predicted heat maps for the coordinate loss.
 COORDINATE_THRESHOLD = 0.75
@@ -177,3 +181,66 @@ def coordinate_loss(
     selected_count = selected.sum(dim=1)
     per_image = distance.sum(dim=1) / selected_count.clamp(min=1).to(points.dtype)
     return _reduce(per_image, selected_count > 0, reduction)
+
+
+def match_interchangeable_pairs(
+    heatmaps: torch.Tensor,
+    target_heatmaps: torch.Tensor,
+    target_points: torch.Tensor,
+    landmark_mask: torch.Tensor,
+    pairs: Sequence[tuple[int, int]],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Targets with each interchangeable pair put in the order the prediction chose.
+
+    Some landmark pairs are ordered by a naming rule, not by anatomy: the two
+    ends of a skull axis (HC18's ``ofd_1`` is the end with the smaller x). The
+    rule flips for an axis near vertical, so similar frames get swapped targets.
+    Per image and pair ``(i, j)``, the targets of ``i`` and ``j`` (maps, points,
+    mask) are swapped where the predicted maps are closer (summed squared
+    error of the two channels) to the swapped order; ties keep the order. The
+    choice is made without gradient; the losses then use the matched targets.
+
+    Parameters
+    ----------
+    heatmaps
+        Predicted maps ``(B, L, H, W)``.
+    target_heatmaps, target_points, landmark_mask
+        ``(B, L, H, W)``, ``(B, L, 2)``, ``(B, L)``.
+    pairs
+        Channel index pairs.
+
+    Returns
+    -------
+    tuple
+        New ``(target_heatmaps, target_points, landmark_mask)``.
+
+    Examples
+    --------
+    >>> pred = torch.zeros(1, 2, 1, 2); pred[0, 0, 0, 1] = pred[0, 1, 0, 0] = 1.0
+    >>> maps = torch.zeros(1, 2, 1, 2); maps[0, 0, 0, 0] = maps[0, 1, 0, 1] = 1.0
+    >>> points = torch.tensor([[[0.0, 0.0], [1.0, 0.0]]])
+    >>> mask = torch.ones(1, 2, dtype=torch.bool)
+    >>> _, matched, _ = match_interchangeable_pairs(pred, maps, points, mask, [(0, 1)])
+    >>> matched.tolist()
+    [[[1.0, 0.0], [0.0, 0.0]]]
+    """
+    _check_heatmaps(heatmaps, "heatmaps")
+    if heatmaps.shape != target_heatmaps.shape:
+        raise ValueError(f"heatmaps and target_heatmaps differ in shape: "
+                         f"{tuple(heatmaps.shape)} vs {tuple(target_heatmaps.shape)}")
+    maps, points, mask = target_heatmaps.clone(), target_points.clone(), landmark_mask.clone()
+    with torch.no_grad():
+        pred = heatmaps.detach().float()
+        for i, j in pairs:
+            ti, tj = maps[:, i].float(), maps[:, j].float()
+            keep = ((pred[:, i] - ti) ** 2 + (pred[:, j] - tj) ** 2).flatten(1).sum(1)
+            swap = ((pred[:, i] - tj) ** 2 + (pred[:, j] - ti) ** 2).flatten(1).sum(1)
+            swapped = swap < keep
+            s_map, s_point, s_mask = swapped[:, None, None], swapped[:, None], swapped
+            maps[:, i], maps[:, j] = (torch.where(s_map, maps[:, j], maps[:, i]),
+                                      torch.where(s_map, maps[:, i], maps[:, j]))
+            points[:, i], points[:, j] = (torch.where(s_point, points[:, j], points[:, i]),
+                                          torch.where(s_point, points[:, i], points[:, j]))
+            mask[:, i], mask[:, j] = (torch.where(s_mask, mask[:, j], mask[:, i]),
+                                      torch.where(s_mask, mask[:, i], mask[:, j]))
+    return maps, points, mask

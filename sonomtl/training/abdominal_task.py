@@ -37,6 +37,14 @@ landmarks gives the discriminator identical real and fake inputs.
     without a view stage, where the other frames add no gradient.
 ``coordinate_threshold``
     ``k`` of eq. 3 (default 0.75).
+``interchangeable_pairs``
+    Landmark name pairs ordered by a naming rule, not by anatomy (HC18's
+    ``[[ofd_1, ofd_2], [bpd_1, bpd_2]]``: the two ends of each skull axis).
+    Per image, the losses and the discriminator take each pair's targets in
+    the order the prediction fits best
+    (:func:`sonomtl.losses.landmarks.match_interchangeable_pairs`), so a rule
+    that flips (an axis near vertical, or rotated across it by augmentation)
+    does not give similar frames contradicting targets. Default none.
 ``intensity_mean`` / ``intensity_std``
     ``x = (grey - mean) / std`` on grey levels in [0, 255] (default 0 / 255:
     the zero padding stays zero).
@@ -97,6 +105,7 @@ _TASK_PARAMS = {
     "coordinate_threshold",
     "intensity_mean",
     "intensity_std",
+    "interchangeable_pairs",
 }
 _DATA_PARAMS = {
     "input_size",
@@ -281,6 +290,8 @@ class AbdominalTask(Task):
             raise ValueError(f"intensity_std must be positive, got {self.intensity_std}")
         self.spec: Any = None
         self.mask_overlays: bool | str = True
+        # channel positions (in the network's output) of the interchangeable pairs
+        self.pair_channels: list[tuple[int, int]] = []
         # heat-map channels of the dataset that the network predicts (all, or one task's)
         self.channels: list[int] | None = None
 
@@ -305,6 +316,7 @@ class AbdominalTask(Task):
                 )
             names = list(spec.landmark_tasks[self.landmark_task])
             self.channels = [spec.landmark_index(n) for n in names]
+        self.pair_channels = self._pair_channels(names)
         if self.landmark_task is not None or self.annotated_only:
             train = self._annotated_subset(train, names)
             val = self._annotated_subset(val, names) if val is not None else None
@@ -314,6 +326,23 @@ class AbdominalTask(Task):
                     field="task.params",
                 )
         return TaskDatasets(train=train, val=val)
+
+    def _pair_channels(self, names: Sequence[str]) -> list[tuple[int, int]]:
+        """Output-channel positions of ``interchangeable_pairs`` (pairs the network lacks: none)."""
+        from sonomtl.errors import InputError
+
+        field = "task.params.interchangeable_pairs"
+        pairs = self.params.get("interchangeable_pairs") or []
+        known = set(self.spec.landmarks)
+        out = []
+        for k, pair in enumerate(pairs):
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2 or pair[0] == pair[1] \
+                    or not set(pair) <= known:
+                raise InputError(f"expected two different landmarks of dataset.yaml, got {pair!r}",
+                                 field=f"{field}[{k}]")
+            if set(pair) <= set(names):
+                out.append((list(names).index(pair[0]), list(names).index(pair[1])))
+        return out
 
     def _annotated_subset(self, dataset: Any, names: Sequence[str]) -> Any:
         wanted = set(names)
@@ -372,11 +401,19 @@ class AbdominalTask(Task):
         """Model input from grey levels: ``(image - intensity_mean) / intensity_std``."""
         return (image.float() - self.intensity_mean) / self.intensity_std
 
-    def _targets(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, ...]:
+    def _targets(self, batch: Mapping[str, Any],
+                 predicted: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        """The network's channels of the targets; interchangeable pairs matched to
+        ``predicted`` heat maps when given."""
+        from sonomtl.losses.landmarks import match_interchangeable_pairs
+
         heatmaps, points, mask = batch["heatmaps"], batch["landmarks"], batch["landmark_mask"]
         if self.channels is not None and len(self.channels) != heatmaps.shape[1]:
             index = torch.as_tensor(self.channels, device=heatmaps.device)
             heatmaps, points, mask = heatmaps[:, index], points[:, index], mask[:, index]
+        if predicted is not None and self.pair_channels:
+            heatmaps, points, mask = match_interchangeable_pairs(predicted, heatmaps, points, mask,
+                                                                 self.pair_channels)
         return heatmaps, points, mask
 
     def forward(
@@ -399,8 +436,8 @@ class AbdominalTask(Task):
         if "heatmap" in terms or "coordinate" in terms:
             if "heatmaps" not in outputs:
                 raise ValueError("landmark loss terms need a network with a heat-map output")
-            target_maps, points, mask = self._targets(batch)
             pred = outputs["heatmaps"].float()
+            target_maps, points, mask = self._targets(batch, pred)
             if "heatmap" in terms:
                 losses["heatmap"] = selective_l2_loss(pred, target_maps.float(), landmark_mask=mask)
             if "coordinate" in terms:
@@ -420,7 +457,7 @@ class AbdominalTask(Task):
         self, outputs: Mapping[str, torch.Tensor], batch: Mapping[str, Any]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         image = self.normalise(batch["image"])
-        target_maps, _, mask = self._targets(batch)
+        target_maps, _, mask = self._targets(batch, outputs["heatmaps"])
         selected = mask[:, :, None, None].to(image.dtype)
         real = torch.cat([image, target_maps.to(image.dtype) * selected], dim=1)
         fake = torch.cat([image, outputs["heatmaps"].to(image.dtype) * selected], dim=1)
@@ -437,7 +474,7 @@ class AbdominalTask(Task):
             correct = outputs["view_logits"].argmax(1) == batch["label"]
             values["view_accuracy"] = correct.float()
         if "heatmaps" in outputs:
-            _, points, mask = self._targets(batch)
+            _, points, mask = self._targets(batch, outputs["heatmaps"])
             found = soft_coordinates(outputs["heatmaps"].float(), threshold=self.threshold)
             distance = torch.linalg.vector_norm(found - torch.nan_to_num(points), dim=-1)
             distance = torch.where(mask, distance, torch.zeros_like(distance))

@@ -161,3 +161,28 @@ def test_coordinate_loss_rejects_mismatched_targets():
         coordinate_loss(maps, torch.zeros(2, 3), landmark_mask=mask)
     with pytest.raises(ValueError, match="heatmaps"):
         coordinate_loss(maps[0], torch.zeros(2, 3, 2), landmark_mask=mask)
+
+
+def test_interchangeable_pairs_follow_the_prediction_per_image():
+    from sonomtl.losses.landmarks import match_interchangeable_pairs
+
+    def peak(y, x):
+        out = torch.zeros(6, 6)
+        out[y, x] = 1.0
+        return out
+
+    # image 0 predicts the pair (0, 1) in the rule's order, image 1 swapped; channel 2 alone
+    target = torch.stack([torch.stack([peak(1, 1), peak(4, 4), peak(0, 5)])] * 2)
+    points = torch.tensor([[[1.0, 1.0], [4.0, 4.0], [5.0, 0.0]]] * 2)
+    mask = torch.tensor([[True, False, True], [True, False, True]])
+    pred = target.clone()
+    pred[1, 0], pred[1, 1] = peak(4, 4), peak(1, 1)
+    maps, matched, matched_mask = match_interchangeable_pairs(pred, target, points, mask, [(0, 1)])
+    assert torch.equal(maps[0], target[0]) and torch.equal(matched[0], points[0])
+    assert torch.equal(maps[1, 0], target[1, 1]) and torch.equal(maps[1, 1], target[1, 0])
+    assert matched[1].tolist() == [[4.0, 4.0], [1.0, 1.0], [5.0, 0.0]]
+    assert matched_mask.tolist() == [[True, False, True], [False, True, True]]  # mask moves too
+    assert torch.equal(target[1, 0], peak(1, 1)) and mask[1].tolist() == [True, False, True]
+    # a tie (the prediction fits both orders equally) keeps the rule's order
+    _, tie, _ = match_interchangeable_pairs(torch.zeros_like(pred), target, points, mask, [(0, 1)])
+    assert torch.equal(tie, points)

@@ -77,6 +77,36 @@ def test_discriminator_sees_only_annotated_channels_and_they_carry_no_other_grad
     assert pred.grad[0, 0].eq(1.0).all() and pred.grad[0, 1].eq(0.0).all()
 
 
+def test_interchangeable_pairs_take_the_predicted_order_in_every_term(tiny_abdominal):
+    # HC18's axis ends: a prediction of the swapped order costs nothing, in L2, coordinate
+    # and the discriminator's real input; without the pair it is an error
+    from sonomtl.errors import InputError
+
+    maps = np.zeros((1, 3, 8, 8))
+    maps[0, 0, 2, 1] = maps[0, 1, 5, 6] = maps[0, 2, 7, 0] = 1.0
+    points = [[[1.0, 2.0], [6.0, 5.0], [0.0, 7.0]]]
+    batch = _batch(maps, points, [[True, True, True]], [0])
+    pred = torch.tensor(maps, dtype=torch.float32)[:, [1, 0, 2]]  # ends 0 and 1 swapped
+    outputs = {"heatmaps": pred}
+    plain = AbdominalTask(params={})
+    plain.channels = [0, 1, 2]
+    assert plain.generator_losses(outputs, batch, terms=["heatmap"])["heatmap"] > 0
+    task = AbdominalTask(params={"interchangeable_pairs": [["kidney_long_1", "kidney_long_2"]]})
+    task.build_datasets(root=str(tiny_abdominal), params={}, seed=0)
+    names = list(task.spec.landmarks)
+    first, second = names.index("kidney_long_1"), names.index("kidney_long_2")
+    assert task.pair_channels == [(first, second)]
+    task.channels, task.pair_channels = [0, 1, 2], [(0, 1)]
+    losses = task.generator_losses(outputs, batch, terms=["heatmap", "coordinate"])
+    assert losses["heatmap"].item() == 0.0 and losses["coordinate"].item() == pytest.approx(0.0)
+    real, fake = task.discriminator_inputs(outputs, batch)
+    assert torch.equal(real[:, 1:], fake[:, 1:])
+    bad = AbdominalTask(params={"interchangeable_pairs": [["kidney_long_1", "nope"]]})
+    with pytest.raises(InputError, match="two different landmarks") as caught:
+        bad.build_datasets(root=str(tiny_abdominal), params={}, seed=0)
+    assert caught.value.field == "task.params.interchangeable_pairs[0]"
+
+
 def test_single_task_run_uses_its_channels_and_only_annotated_frames(tiny_abdominal):
     task = AbdominalTask(params={"landmark_task": "kidney_trans"})
     datasets = task.build_datasets(root=str(tiny_abdominal), params={"test_fraction": 0.25},
