@@ -411,24 +411,24 @@ class Engine:
             collate_fn=self.task.collate,
             generator=_loader_generator(self.config.seed, -1),
         )
+        # per metric: the sum of its per-sample values and their count (a task may leave
+        # samples out of a metric, e.g. frames without a ground-truth map)
         sums: dict[str, float] = {}
-        count = 0
+        counts: dict[str, float] = {}
         for batch in loader:
             batch = self.fabric.to_device(batch)
             with self.fabric.autocast():
                 outputs = self.task.validation_outputs(self.modules, batch)
             for name, values in outputs.items():
                 sums[name] = sums.get(name, 0.0) + float(values.detach().double().sum())
-            count += len(next(iter(outputs.values()))) if outputs else 0
+                counts[name] = counts.get(name, 0.0) + float(values.numel())
         names = sorted(sums)
-        totals = torch.tensor([sums[n] for n in names] + [float(count)], dtype=torch.float64)
+        totals = torch.tensor([sums[n] for n in names] + [counts[n] for n in names],
+                              dtype=torch.float64)
         if self.fabric.world_size > 1:
             totals = self.fabric.all_reduce(totals.to(self.fabric.device), reduce_op="sum").cpu()
-        metrics = (
-            {n: float(totals[i] / totals[-1]) for i, n in enumerate(names)}
-            if totals[-1] > 0
-            else {}
-        )
+        metrics = {n: float(totals[i] / totals[len(names) + i])
+                   for i, n in enumerate(names) if totals[len(names) + i] > 0}
         for name, module in self.modules.items():
             for sub, mode in zip(module.modules(), modes[name]):
                 sub.training = mode

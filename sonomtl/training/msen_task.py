@@ -18,9 +18,11 @@ cross-entropy between A-hat and A, computed on the attention *logits*, which
 equals the BCE of the sigmoid without its clamping) or ``mse`` (mean squared
 error between A-hat and A); ``classification`` is L_C, the cross-entropy of the
 {ACP, BG} logits. Frames without a ground-truth map (``has_attention`` false)
-are left out of L_S. The adversarial terms (eqs. 1-2, one-sided label
-smoothing) are computed by the engine from :meth:`MSENTask.discriminator_inputs`:
-``cat(frame, A)`` (real) and ``cat(frame, A-hat)`` (fake); the attention
+are left out of L_S and of the validation ``saliency``. The adversarial terms
+(eqs. 1-2, one-sided label smoothing) are computed by the engine from
+:meth:`MSENTask.discriminator_inputs`: ``cat(frame, A)`` (real) and
+``cat(frame, A-hat)`` (fake), both with a zero map for a frame without
+ground truth (identical pairs: nothing learned from it); the attention
 discriminator (two inputs) is wrapped by :class:`PairInputDiscriminator`, which
 splits the last channel off and returns logits (``adversarial.output: logit``).
 
@@ -422,9 +424,14 @@ class MSENTask(Task):
         if not self.predicts_maps:
             raise ValueError(f"variant {self.variant!r} has no map for a discriminator")
         image = batch["image"]
-        real = torch.cat([image, batch["attention"].to(image.dtype)], dim=1)
-        fake = torch.cat([image, outputs["attention"].to(image.dtype)], dim=1)
-        return real, fake
+        target, predicted = batch["attention"].to(image.dtype), outputs["attention"].to(image.dtype)
+        has_map = batch.get("has_attention")
+        if has_map is not None:
+            # a frame without a ground-truth map gives D the same (frame, zeros) pair as real
+            # and as fake: no "an empty map is real" to learn, no adversarial gradient to G
+            keep = has_map.to(image.dtype)[:, None, None, None]
+            target, predicted = target * keep, predicted * keep
+        return torch.cat([image, target], dim=1), torch.cat([image, predicted], dim=1)
 
     def predict(
         self, modules: Mapping[str, nn.Module], batch: Mapping[str, Any]
@@ -447,9 +454,12 @@ class MSENTask(Task):
             logits = outputs["logits"].float()
             values["accuracy"] = (logits.argmax(1) == batch["label"]).float()
             values["classification"] = F.cross_entropy(logits, batch["label"], reduction="none")
-        if self.predicts_maps:
+        if self.predicts_maps:  # over the frames that have a ground-truth map, as in training
+            has_map = batch.get("has_attention")
+            frames = range(len(batch["label"])) if has_map is None else \
+                torch.nonzero(has_map).flatten().tolist()
             values["saliency"] = torch.stack([
                 saliency_loss(outputs["attention_logits"][i:i + 1], outputs["attention"][i:i + 1],
                               batch["attention"][i:i + 1], kind=self.loss_kind)
-                for i in range(len(batch["label"]))])
+                for i in frames]) if frames else outputs["attention"].new_zeros(0)
         return values

@@ -124,7 +124,8 @@ class Task:
     def validation_outputs(
         self, modules: Mapping[str, nn.Module], batch: Mapping[str, Any]
     ) -> dict[str, torch.Tensor]:
-        """Per-sample values (shape ``[batch]``); their means over the validation set are logged."""
+        """Per-sample values (shape ``[n]``, ``n`` at most the batch: samples a metric does not
+        apply to are left out); their means over the validation set are logged."""
         return {}
 
 

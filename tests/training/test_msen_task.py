@@ -172,3 +172,31 @@ def test_a_dataset_listing_background_first_is_refused(tmp_path, classes):
 def test_each_variant_declares_the_loss_terms_it_computes(variant, terms):
     # a stage weighing another term is refused before the run folder is written
     assert MSENTask(params={"variant": variant}).loss_terms == terms
+
+
+def test_validation_saliency_covers_only_frames_with_a_ground_truth_map():
+    # as the training loss: a frame without a map (zero-filled by collate) is not scored
+    task = MSENTask(params={"variant": "msen", "saliency_loss": "mse"})
+    generator = msen_generator(sononet_width=4).eval()
+    batch = {"image": torch.rand(3, 1, 64, 64), "label": torch.tensor([0, 1, 0]),
+             "attention": torch.rand(3, 1, 64, 64), "has_attention": torch.tensor([1, 0, 1]) > 0}
+    with torch.no_grad():
+        values = task.validation_outputs({"G": generator}, batch)
+        maps = task.forward({"G": generator}, batch)["attention"]
+    assert values["accuracy"].shape == (3,) and values["saliency"].shape == (2,)
+    expected = ((maps - batch["attention"]) ** 2).flatten(1).mean(1)[[0, 2]]
+    assert torch.allclose(values["saliency"], expected, atol=1e-6)
+
+
+def test_frames_without_a_map_give_the_discriminator_identical_pairs_and_g_no_gradient():
+    task = MSENTask(params={"variant": "msen"})
+    image, truth = torch.randn(2, 1, 8, 8), torch.rand(2, 1, 8, 8)
+    predicted = torch.rand(2, 1, 8, 8, requires_grad=True)
+    real, fake = task.discriminator_inputs(
+        {"attention": predicted},
+        {"image": image, "attention": truth, "has_attention": torch.tensor([True, False])})
+    assert torch.equal(real[0], torch.cat([image[0], truth[0]]))
+    assert torch.equal(fake[0], torch.cat([image[0], predicted[0].detach()]))
+    assert torch.equal(real[1], fake[1]) and not real[1, 1].any()  # frame, zeros
+    fake.sum().backward()
+    assert predicted.grad[0].eq(1).all() and predicted.grad[1].eq(0).all()
