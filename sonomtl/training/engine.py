@@ -251,6 +251,10 @@ class Engine:
                 else pos.stage_step < stage.steps
             )
 
+        if not more() and pos.batch >= per_epoch:
+            # resumed from a checkpoint taken in a steps stage's last step, which was also the
+            # last batch of an epoch: that epoch's end comes next, as in an unbroken run
+            self._end_epoch(stage)
         while more():
             finished_epoch = True
             batches = iter(self._loader(stage, epoch=pos.epoch, skip=pos.batch))

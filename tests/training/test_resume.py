@@ -91,3 +91,39 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path: Pa
     for key in expected:
         assert actual[key].equal(expected[key]), key
     assert _last_step(killed) == _last_step(reference) == 26
+
+
+def test_a_stop_after_a_checkpoint_in_the_last_step_of_a_stage_and_epoch_resumes_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # adversarial: 8 steps = one epoch of 8 batches; the checkpoint every 24 steps is taken in
+    # the stage's last step (2 x 8 pretrain + 8), before its epoch end was logged
+    from sonomtl.config import load_config
+    from sonomtl.training import engine as engine_module
+    from sonomtl.training.run import resume, train
+
+    def config(name: str):
+        return load_config(CONFIG, [f"out_dir={tmp_path}", f"name={name}",
+                                    "trainer.progress_bar=false", "stages.adversarial.steps=8",
+                                    "checkpoint.every_n_steps=24", "checkpoint.keep_last=10"])
+
+    train(config("ref"))
+
+    class Stop(BaseException):
+        pass
+
+    original = engine_module.Engine._train_step
+
+    def stop_at_24(self, stage, batch, *, num_steps):
+        original(self, stage, batch, num_steps=num_steps)
+        if self.position.global_step == 24:
+            raise Stop
+
+    monkeypatch.setattr(engine_module.Engine, "_train_step", stop_at_24)
+    with pytest.raises(Stop):
+        train(config("cut"))
+    monkeypatch.setattr(engine_module.Engine, "_train_step", original)
+    assert json.loads((tmp_path / "cut" / "checkpoints" / "last.json").read_text())["step"] == 24
+    resume(tmp_path / "cut")
+    assert (tmp_path / "cut" / "metrics.csv").read_text() == \
+        (tmp_path / "ref" / "metrics.csv").read_text()
