@@ -139,6 +139,9 @@ class Engine:
             self.epoch_count = int(state["epoch_count"])
             self.last_metrics = dict(state["last_metrics"])
             self.timing.update(state.get("timing", {}))  # absent in checkpoints before it existed
+            scaler = self._grad_scaler()
+            if scaler is not None and state.get("grad_scaler"):
+                scaler.load_state_dict(state["grad_scaler"])  # 16-mixed: the scale it had reached
             resume_rows, resume_step = int(state["metrics_rows"]), self.position.global_step
         self.logger = MetricsLogger(
             self.run_dir,
@@ -440,6 +443,11 @@ class Engine:
             self._log(metrics, stage, split="val")
             self.last_metrics.update({f"val/{k}": v for k, v in metrics.items()})
 
+    def _grad_scaler(self) -> Any:
+        """The mixed-precision gradient scaler (16-mixed), else ``None``."""
+        precision = getattr(getattr(self.fabric, "strategy", None), "precision", None)
+        return getattr(precision, "scaler", None)
+
     # ------------------------------------------------------------------ logging & checkpoints
     def _log(self, values: Mapping[str, float], stage: StageConfig, *, split: str) -> None:
         self.logger.log(
@@ -474,6 +482,8 @@ class Engine:
                 "metrics_rows": self.logger.rows_written,
                 "timing": dict(self.timing),
                 "rng": rngs,
+                "grad_scaler": (None if self._grad_scaler() is None
+                                else self._grad_scaler().state_dict()),
             }
             stage_index = min(self.position.stage, len(self.config.stages) - 1)
             metadata = {

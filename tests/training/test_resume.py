@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,3 +128,60 @@ def test_a_stop_after_a_checkpoint_in_the_last_step_of_a_stage_and_epoch_resumes
     resume(tmp_path / "cut")
     assert (tmp_path / "cut" / "metrics.csv").read_text() == \
         (tmp_path / "ref" / "metrics.csv").read_text()
+
+
+def test_the_gradient_scaler_of_16_mixed_is_checkpointed_and_restored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Fabric's 16-mixed with a gradient scaler, on CPU: a resumed run continues from the scale
+    # the scaler had reached (a fresh one starts again at its initial scale) and ends identical
+    from lightning.fabric import Fabric
+    from lightning.fabric.plugins.precision import MixedPrecision
+
+    from sonomtl.config import load_config
+    from sonomtl.training import engine as engine_module
+    from sonomtl.training import run as run_module
+
+    def fabric_16_mixed(config):
+        scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 20, growth_interval=2)
+        fabric = Fabric(accelerator="cpu", devices=1,
+                        plugins=[MixedPrecision("16-mixed", "cpu", scaler=scaler)])
+        fabric.launch()
+        return fabric
+
+    monkeypatch.setattr(run_module, "build_fabric", fabric_16_mixed)
+
+    def config(name: str):
+        return load_config(CONFIG, [f"out_dir={tmp_path}", f"name={name}",
+                                    "trainer.progress_bar=false", "checkpoint.every_n_steps=5",
+                                    "checkpoint.keep_last=10"])
+
+    def final_state(name: str):
+        step = json.loads((tmp_path / name / "checkpoints" / "last.json").read_text())["step"]
+        weights = load_file(tmp_path / name / "checkpoints" / f"step-{step:09d}.safetensors")
+        state = torch.load(tmp_path / name / "checkpoints" / f"step-{step:09d}.state.pt",
+                           weights_only=True)
+        return weights, state["grad_scaler"]
+
+    run_module.train(config("ref"))
+    ref_weights, ref_scaler = final_state("ref")
+    assert ref_scaler["scale"] != 2.0 ** 20  # the scale moved during training
+
+    class Stop(BaseException):
+        pass
+
+    original = engine_module.Engine._train_step
+
+    def stop_at_12(self, stage, batch, *, num_steps):
+        original(self, stage, batch, num_steps=num_steps)
+        if self.position.global_step == 12:
+            raise Stop
+
+    monkeypatch.setattr(engine_module.Engine, "_train_step", stop_at_12)
+    with pytest.raises(Stop):
+        run_module.train(config("cut"))
+    monkeypatch.setattr(engine_module.Engine, "_train_step", original)
+    run_module.resume(tmp_path / "cut")
+    weights, scaler = final_state("cut")
+    assert scaler == ref_scaler
+    assert all(torch.equal(weights[k], ref_weights[k]) for k in ref_weights)
