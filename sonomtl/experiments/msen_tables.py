@@ -176,9 +176,10 @@ def summarise_folds(folds: Sequence[Mapping[str, float]], keys: Sequence[str]) -
 def _p_value(a: Sequence[float], b: Sequence[float]) -> float | None:
     from sonomtl.metrics.stats import paired_t_test
 
-    if len(a) != len(b) or len(a) < 2:
-        return None
-    p = float(paired_t_test(np.asarray(a, float), np.asarray(b, float)).pvalue)
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) != len(b) or len(a) < 2 or not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return None  # undefined: a fold without a value (e.g. NSS of a fold without fixations)
+    p = float(paired_t_test(a, b).pvalue)
     return None if math.isnan(p) else p
 
 
@@ -204,7 +205,12 @@ def compare(
 
 def _best(summaries: Mapping[str, Mapping[str, Any]], names: Sequence[str], section: str,
           metric: str) -> str:
-    return max(names, key=lambda n: summaries[n][section][metric]["mean"])
+    """The row with the highest mean ``metric`` (a NaN mean never wins; the first on ties)."""
+    def mean(name: str) -> float:
+        value = float(summaries[name][section][metric]["mean"])
+        return value if np.isfinite(value) else -np.inf
+
+    return max(names, key=mean)
 
 
 def table1(summaries: Mapping[str, Mapping[str, Any]], rows: Sequence[tuple[str, str, str]]

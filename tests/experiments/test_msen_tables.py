@@ -105,3 +105,14 @@ def test_table1_means_stds_and_p_values_against_the_best_f1():
     assert table["rows"][1][8:] == [None, None, None]
     text = markdown_tables({"t1": table})
     assert "| B | I | 75.0 |" in text and "| A | I |" in text
+
+
+def test_a_row_whose_mean_is_nan_is_never_the_best():
+    keys = ("precision", "recall", "f1", "accuracy")
+    nan = [{"precision": 0, "recall": 0, "f1": float("nan"), "accuracy": 0}] * 2
+    real = [{"precision": 50, "recall": 50, "f1": 50, "accuracy": 0},
+            {"precision": 60, "recall": 60, "f1": 60, "accuracy": 0}]
+    summaries = {"n": {"classification": summarise_folds(nan, keys)},
+                 "r": {"classification": summarise_folds(real, keys)}}
+    table = table1(summaries, [("n", "N", "I"), ("r", "R", "I")])
+    assert table["best"] == "r" and table["rows"][0][8:] == [None, None, None]  # p undefined
