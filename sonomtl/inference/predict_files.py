@@ -116,6 +116,7 @@ def predict_files(
             except InputError as error:
                 message = str(error) if error.file else f"{path}: {error}"
                 summary.failures.append((os.fspath(path), message))
+                _remove_images(out, lines)  # a failed file leaves no outputs behind
                 continue
             sink.write("".join(lines))
             summary.frames += len(lines)
@@ -126,6 +127,15 @@ def predict_files(
         summary.best_frames = write_json(out / "best_frames.json", best_all)
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _remove_images(out: Path, lines: Sequence[str]) -> None:
+    """Delete the PNGs named by the JSON ``lines`` of a file that then failed."""
+    for line in lines:
+        record = json.loads(line)
+        for key in ("attention_png", "overlay_png"):
+            if record.get(key):
+                (out / record[key]).unlink(missing_ok=True)
 
 
 def output_stems(files: Sequence[Any]) -> list[str]:

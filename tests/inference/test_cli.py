@@ -148,3 +148,21 @@ def test_bench_refuses_an_input_size_the_model_cannot_take(capsys):
     assert main(["bench", "msen", "--input-size", "8", "8", "--iters", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert "cannot take a 8x8 input" in err and len(err.splitlines()) == 1
+
+
+def test_a_file_that_fails_part_way_leaves_no_images_behind(msen_run, tmp_path, capsys):
+    # a cine whose pixel data ends early: its first frames were predicted and drawn, then
+    # decoding fails; its images go with its lines, the other file's stay
+    from tests.data.test_io import write_dicom
+
+    rng = np.random.default_rng(2)
+    cine = write_dicom(tmp_path / "cine.dcm", rng.integers(0, 255, (12, 40, 40)), bits=8)
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(cine.read_bytes()[:-2000])  # the last frame and a half are missing
+    good = _png(tmp_path / "frame.png", rng.integers(0, 255, (40, 40)))
+    out = tmp_path / "out"
+    assert main(["predict", str(msen_run), str(cut), str(good), "--out", str(out),
+                 "--batch", "4", "--no-progress"]) == 2
+    assert "cut.dcm" in capsys.readouterr().err
+    assert sorted(p.name for p in (out / "attention").iterdir()) == ["frame_png_f00000.png"]
+    assert sorted(p.name for p in (out / "overlays").iterdir()) == ["frame_png_f00000.png"]
