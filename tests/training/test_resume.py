@@ -100,7 +100,6 @@ def test_a_stop_after_a_checkpoint_in_the_last_step_of_a_stage_and_epoch_resumes
     # adversarial: 8 steps = one epoch of 8 batches; the checkpoint every 24 steps is taken in
     # the stage's last step (2 x 8 pretrain + 8), before its epoch end was logged
     from sonomtl.config import load_config
-    from sonomtl.training import engine as engine_module
     from sonomtl.training.run import resume, train
 
     def config(name: str):
@@ -110,20 +109,7 @@ def test_a_stop_after_a_checkpoint_in_the_last_step_of_a_stage_and_epoch_resumes
 
     train(config("ref"))
 
-    class Stop(BaseException):
-        pass
-
-    original = engine_module.Engine._train_step
-
-    def stop_at_24(self, stage, batch, *, num_steps):
-        original(self, stage, batch, num_steps=num_steps)
-        if self.position.global_step == 24:
-            raise Stop
-
-    monkeypatch.setattr(engine_module.Engine, "_train_step", stop_at_24)
-    with pytest.raises(Stop):
-        train(config("cut"))
-    monkeypatch.setattr(engine_module.Engine, "_train_step", original)
+    _train_stopped_after(24, train, config("cut"), monkeypatch)
     assert json.loads((tmp_path / "cut" / "checkpoints" / "last.json").read_text())["step"] == 24
     resume(tmp_path / "cut")
     assert (tmp_path / "cut" / "metrics.csv").read_text() == \
@@ -139,7 +125,6 @@ def test_the_gradient_scaler_of_16_mixed_is_checkpointed_and_restored(
     from lightning.fabric.plugins.precision import MixedPrecision
 
     from sonomtl.config import load_config
-    from sonomtl.training import engine as engine_module
     from sonomtl.training import run as run_module
 
     def fabric_16_mixed(config):
@@ -167,21 +152,29 @@ def test_the_gradient_scaler_of_16_mixed_is_checkpointed_and_restored(
     ref_weights, ref_scaler = final_state("ref")
     assert ref_scaler["scale"] != 2.0 ** 20  # the scale moved during training
 
-    class Stop(BaseException):
-        pass
-
-    original = engine_module.Engine._train_step
-
-    def stop_at_12(self, stage, batch, *, num_steps):
-        original(self, stage, batch, num_steps=num_steps)
-        if self.position.global_step == 12:
-            raise Stop
-
-    monkeypatch.setattr(engine_module.Engine, "_train_step", stop_at_12)
-    with pytest.raises(Stop):
-        run_module.train(config("cut"))
-    monkeypatch.setattr(engine_module.Engine, "_train_step", original)
+    _train_stopped_after(12, run_module.train, config("cut"), monkeypatch)
     run_module.resume(tmp_path / "cut")
     weights, scaler = final_state("cut")
     assert scaler == ref_scaler
     assert all(torch.equal(weights[k], ref_weights[k]) for k in ref_weights)
+
+
+class _Stop(BaseException):
+    """Stands in for a kill right after a training step (in the same process)."""
+
+
+def _train_stopped_after(step: int, train, config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run ``train(config)`` and stop it right after global step ``step``."""
+    from sonomtl.training import engine as engine_module
+
+    original = engine_module.Engine._train_step
+
+    def step_then_stop(self, stage, batch, *, num_steps):
+        original(self, stage, batch, num_steps=num_steps)
+        if self.position.global_step == step:
+            raise _Stop
+
+    monkeypatch.setattr(engine_module.Engine, "_train_step", step_then_stop)
+    with pytest.raises(_Stop):
+        train(config)
+    monkeypatch.setattr(engine_module.Engine, "_train_step", original)
