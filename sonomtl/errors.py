@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["InputError"]
+__all__ = ["InputError", "one_line"]
 
 
 class InputError(ValueError):
@@ -45,3 +45,8 @@ class InputError(ValueError):
             parts.append(f"field {self.field}")
         parts.append(self.message)
         return ": ".join(parts)
+
+
+def one_line(error: BaseException) -> str:
+    """An exception's message on one line (its type name when it has none), for an InputError."""
+    return " ".join(str(error).split()) or type(error).__name__

@@ -41,10 +41,9 @@ from sonomtl.data.spec import (
     Measurement,
     did_you_mean,
     load_spec,
-    one_line,
     spec_from_dict,
 )
-from sonomtl.errors import InputError
+from sonomtl.errors import InputError, one_line
 from sonomtl.fileio import atomic_path, write_text
 
 __all__ = [

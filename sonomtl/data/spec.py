@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sonomtl.errors import InputError
+from sonomtl.errors import InputError, one_line
 
 __all__ = [
     "FORMAT_VERSION",
@@ -437,5 +437,3 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
-def one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())
