@@ -214,7 +214,7 @@ def _predict_one(predictor: Any, path: Path, *, stem: str, out: Path, spacing: A
         if len(pending) >= batch_size:
             flush()
     flush()
-    if not multi:
+    if not multi or len(lines) < 2:  # a single frame (image, one-frame DICOM): no sweep
         return None
     best: dict[str, Any] = {}
     if class_names and len(probabilities) == len(lines):

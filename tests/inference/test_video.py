@@ -296,3 +296,12 @@ def test_folders_take_dicom_files_without_a_suffix_by_their_content(tmp_path):
         (str(folder / "IM_0001"), 0.0), (str(folder / "IM_0001"), 20.0),
         (str(folder / "IM_0001"), 40.0)]
     assert lines[0]["attention_png"] == "attention/IM_0001_f00000.png"
+
+
+def test_a_single_frame_dicom_is_not_a_sweep(tmp_path):
+    # one frame: no smoothing over time and no best frame of a sweep
+    path = write_dicom(tmp_path / "one.dcm", np.full((1, 64, 64), 90, np.uint8), bits=8)
+    summary = predict_files(_predictor("msen"), [path], out_dir=tmp_path / "out", threshold=0.0)
+    assert summary.files_ok == 1 and summary.frames == 1 and summary.best_frames is None
+    [line] = [json.loads(s) for s in (tmp_path / "out/predictions.jsonl").read_text().splitlines()]
+    assert "smoothed_probabilities" not in line
