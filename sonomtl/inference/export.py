@@ -3,7 +3,10 @@
 * **fp32**: ``torch.onnx.export`` (TorchScript exporter, opset >= 17), one
   input ``frame`` ``(batch, in_chans, h, w)`` with a dynamic batch axis, the
   model's outputs by name (``logits``; ``attention_logits``, ``attention``,
-  ``logits``; ``view_logits``, ``heatmaps``), checked with ``onnx.checker``.
+  ``logits``; ``view_logits``, ``heatmaps``), checked with ``onnx.checker``
+  and against PyTorch on test inputs: an output further than
+  :data:`FP32_TOLERANCE` (relative to its largest magnitude, at least 1) from
+  PyTorch's is an error and no file is left.
 * **fp16**: the fp32 graph with weights and activations in float16
   (onnxruntime's ``convert_float_to_float16``), inputs and outputs kept float32.
 * **int8**: onnxruntime static quantisation (QDQ, per-channel int8 weights,
@@ -38,6 +41,7 @@ from sonomtl.inference.predictor import ONNX_CONFIG_KEY
 __all__ = [
     "CALIBRATION_METHODS",
     "DTYPES",
+    "FP32_TOLERANCE",
     "MAX_OPSET",
     "MIN_OPSET",
     "SONONET_INT8",
@@ -55,6 +59,8 @@ CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 SONONET_INT8: dict[str, Any] = {"keep_fp32_first": 1, "keep_fp32_last": 2,
                                 "calibration_method": "minmax"}
 MIN_OPSET = 17
+#: Largest fp32 difference from PyTorch accepted, per output, times max(1, its largest |value|).
+FP32_TOLERANCE = 1e-4
 #: The highest opset of torch's TorchScript exporter (ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET).
 MAX_OPSET = 20
 INPUT_NAME = "frame"
@@ -263,6 +269,13 @@ def export_onnx(
         path=target, dtype=dtype, opset=opset, size_mb=target.stat().st_size / 1e6,
         max_abs_diff_vs_torch={k: float(np.abs(ref_out[k] - exp_out[k]).max()) for k in ref_out},
     )
+    if dtype == "fp32":
+        for name, diff in report.max_abs_diff_vs_torch.items():
+            allowed = FP32_TOLERANCE * max(1.0, float(np.abs(ref_out[name]).max()))
+            if not diff <= allowed:
+                target.unlink(missing_ok=True)
+                raise InputError(f"the fp32 export's {name!r} differs from PyTorch by {diff:.3g} "
+                                 f"(allowed {allowed:.3g}); no file written", file=target)
     if validation is not None:
         report.validation = compare_predictions(reference, exported, validation[0],
                                                 validation[1], config)

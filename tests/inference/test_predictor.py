@@ -182,3 +182,24 @@ def test_class_names_that_do_not_match_the_logits_are_refused(tmp_path):
                            preprocessing={"input_hw": [64, 64], "classes": ["ACP"]})
     with pytest.raises(InputError, match="gives 2 class scores but its preprocessing names 1"):
         load_predictor(run).predict_frames([np.zeros((40, 40), np.float32)])
+
+
+def test_an_fp32_export_that_differs_from_pytorch_is_refused_and_not_written(tmp_path):
+    # a model whose traced graph froze a value that eager PyTorch then changes: the export
+    # would silently give other outputs
+    from sonomtl.inference.export import export_onnx
+    from tests.inference.helpers import DotModel, dot_config
+
+    class Drifting(DotModel):
+        def __init__(self):
+            super().__init__(("logits",))
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            return {"logits": super().forward(x)["logits"] + 0.01 * self.calls}
+
+    path = tmp_path / "drift.onnx"
+    with pytest.raises(InputError, match="'logits' differs from PyTorch by 0.0"):
+        export_onnx(Drifting(), dot_config("classifier"), path)
+    assert not path.exists()
