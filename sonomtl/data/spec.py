@@ -27,12 +27,14 @@ from typing import Any
 from sonomtl.errors import InputError, one_line
 
 __all__ = [
+    "BACKGROUND_CLASS_NAMES",
     "FORMAT_VERSION",
     "MEASUREMENT_TYPES",
     "SPEC_FILE",
     "DatasetSpec",
     "GazeSetup",
     "Measurement",
+    "is_background_class",
     "load_spec",
     "spec_from_dict",
 ]
@@ -437,3 +439,11 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
+#: Class names read as background (compared case-insensitively): never a plane to score or to
+#: find the best frame of.
+BACKGROUND_CLASS_NAMES = frozenset({"bg", "background", "other", "others", "non-plane"})
+
+
+def is_background_class(name: str) -> bool:
+    """Whether a class name means "no standard plane" (``BG``, ``Background``, ``others``...)."""
+    return name.strip().lower() in BACKGROUND_CLASS_NAMES

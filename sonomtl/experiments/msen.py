@@ -390,7 +390,10 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
     header = (f"# M-SEN experiment ({scale} scale, {folds} folds, {data})\n\n"
               f"Wall time {results['wall_time_s'] / 60:.1f} min.\n\n")
     write_text(out / "tables.md", header + markdown_tables(tables))
-    _write_report(out, log)
+    from sonomtl.report import write_report
+
+    write_report([out], out=out / "report.html")
+    log(f"report {out / 'report.html'}")
     log(f"{out}: results.json, tables.md ({results['wall_time_s'] / 60:.1f} min)")
     return results
 
@@ -415,10 +418,3 @@ def _write_examples(out: Path, maps_by_row: dict[str, dict[int, tuple]], order: 
         np.savez(handle, frames=frames, ground_truth=truth,
                  predictions=predictions.astype(np.float32),
                  model_names=np.array([titles[n] for n in names]))
-
-
-def _write_report(out: Path, log: Callable[[str], None]) -> None:
-    from sonomtl.report import write_report
-
-    write_report([out], out=out / "report.html")
-    log(f"report {out / 'report.html'}")

@@ -63,18 +63,6 @@ def onnx_model_size(path: str | os.PathLike[str]) -> tuple[int, float]:
     return count, Path(path).stat().st_size / 1e6
 
 
-def _onnx_dtype(path: str) -> str:
-    """The ``sonomtl_dtype`` an exported file records (fp32 when it records none)."""
-    import onnx
-
-    try:
-        model = onnx.load(path, load_external_data=False)
-    except Exception as error:  # protobuf decode errors have several types
-        raise InputError(f"cannot read as an ONNX model ({' '.join(str(error).split())[:200]})",
-                         file=path) from None
-    return {p.key: p.value for p in model.metadata_props}.get("sonomtl_dtype", "fp32")
-
-
 def _peak_rss_mb() -> float | None:
     try:
         import resource
@@ -117,7 +105,9 @@ def benchmark(
         raise ValueError(f"dtype must be fp32, fp16 or int8, got {dtype!r}")
     text = os.fspath(model)
     if text.lower().endswith(".onnx") and os.path.isfile(text):
-        stored = _onnx_dtype(text)
+        from sonomtl.inference.predictor import read_onnx_metadata
+
+        stored = read_onnx_metadata(text).get("sonomtl_dtype", "fp32")
         if dtype is not None and dtype != stored:
             raise InputError(f"this ONNX file was exported as {stored}; --dtype chooses the "
                              "export of a checkpoint or registry model", file=text,

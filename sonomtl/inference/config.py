@@ -63,9 +63,7 @@ class InferenceConfig:
         fix = object.__setattr__
         fix(self, "input_hw", _sizes(self.input_hw, "input_hw", count=2, minimum=1))
         fix(self, "outputs", tuple(self.outputs))
-        if self.crop == "auto" or self.crop is None:
-            pass
-        else:
+        if self.crop not in (None, "auto"):
             fix(self, "crop", _sizes(self.crop, "crop", count=4, minimum=0))
         fix(self, "mask_rects", tuple(tuple(float(v) for v in r) for r in self.mask_rects))
         _check_normalisation(self.normalisation)

@@ -42,12 +42,12 @@ from typing import Any
 
 import numpy as np
 
+from sonomtl.data.spec import is_background_class
 from sonomtl.errors import InputError
 from sonomtl.fileio import atomic_path, write_json
 
 __all__ = ["PredictSummary", "output_stems", "predict_files"]
 
-_BACKGROUND_NAMES = ("BG", "Background", "background", "others")
 #: Longer source names are cut and end in their path's hash (file names stay < 255 bytes).
 _MAX_STEM_CHARS = 160
 
@@ -222,7 +222,7 @@ def _predict_one(predictor: Any, path: Path, *, stem: str, out: Path, spacing: A
                             probabilities=np.asarray(probabilities), class_names=class_names,
                             threshold=threshold, alpha=alpha, ignore=[
                                 n for n in predictor.config.class_names or ()
-                                if n in _BACKGROUND_NAMES])
+                                if is_background_class(n)])
     return {"frames": len(lines), "threshold": threshold, "smoothing_alpha": alpha,
             "planes": best}
 

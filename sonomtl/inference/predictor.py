@@ -310,10 +310,8 @@ def load_model(
     return module.eval(), config, f"checkpoint:{path}"
 
 
-def read_onnx_config(path: str | os.PathLike[str]) -> InferenceConfig:
-    """The inference config stored in an exported ONNX file's ``metadata_props``."""
-    import json
-
+def read_onnx_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """An ONNX file's ``metadata_props`` (``sonomtl_config``, ``sonomtl_dtype``, ...)."""
     import onnx
 
     try:
@@ -321,7 +319,14 @@ def read_onnx_config(path: str | os.PathLike[str]) -> InferenceConfig:
     except Exception as error:  # protobuf decode errors have several types
         raise InputError(f"cannot read as an ONNX model ({' '.join(str(error).split())[:200]})",
                          file=path) from None
-    props = {p.key: p.value for p in model.metadata_props}
+    return {p.key: p.value for p in model.metadata_props}
+
+
+def read_onnx_config(path: str | os.PathLike[str]) -> InferenceConfig:
+    """The inference config stored in an exported ONNX file's ``metadata_props``."""
+    import json
+
+    props = read_onnx_metadata(path)
     if ONNX_CONFIG_KEY not in props:
         raise InputError("ONNX file has no sonomtl metadata (export it with 'sonomtl export')",
                          file=path)

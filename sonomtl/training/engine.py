@@ -470,6 +470,7 @@ class Engine:
         else:
             rngs = [rng]
         if self.fabric.is_global_zero:
+            scaler = self._grad_scaler()
             state = {
                 "format_version": FORMAT_VERSION,
                 "position": dataclasses.asdict(self.position),
@@ -482,8 +483,7 @@ class Engine:
                 "metrics_rows": self.logger.rows_written,
                 "timing": dict(self.timing),
                 "rng": rngs,
-                "grad_scaler": (None if self._grad_scaler() is None
-                                else self._grad_scaler().state_dict()),
+                "grad_scaler": None if scaler is None else scaler.state_dict(),
             }
             stage_index = min(self.position.stage, len(self.config.stages) - 1)
             metadata = {

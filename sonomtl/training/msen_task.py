@@ -56,6 +56,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from sonomtl.data.spec import is_background_class
 from sonomtl.errors import InputError
 from sonomtl.training.tasks import Task, TaskDatasets
 
@@ -281,10 +282,6 @@ def _split(records: Sequence[Any], *, folds: int, fold: int, seed: int) -> tuple
     return subject_kfold(records, k=folds, seed=seed)[fold]
 
 
-#: Class names read as "background": never the scored (first) class of an M-SEN dataset.
-_BACKGROUND_NAMES = frozenset({"bg", "background", "other", "others", "non-plane"})
-
-
 class MSENTask(Task):
     """The M-SEN task (see the module docstring for ``task.params`` and ``data.params``)."""
 
@@ -337,7 +334,7 @@ class MSENTask(Task):
             raise InputError(f"M-SEN classifies two classes (plane first, then background); the "
                              f"dataset has {len(spec.classes)}", file=Path(root) / "dataset.yaml",
                              field="classes")
-        if spec.classes[0].strip().lower() in _BACKGROUND_NAMES:
+        if is_background_class(spec.classes[0]):
             # the tables report precision/recall/F1 of the first class: the plane
             raise InputError(f"the first class is the standard plane (it is scored), got "
                              f"{list(spec.classes)}; list the plane first",
