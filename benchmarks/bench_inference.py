@@ -11,6 +11,10 @@
   resample to 0.5 mm + pad, one pass, decode landmarks, measurements.
 * Model sizes (MB = 10^6 bytes).
 
+* ``--device cuda``: instead, the torch rows on the GPU in fp32 and fp16 (autocast):
+  M-SEN G 240x240 at batch 1 and 64, the abdominal network's 512x512 pass alone
+  and end to end (the issue-9 GPU target: at most 20 ms).
+
 Run: ``.venv/bin/python benchmarks/bench_inference.py --threads 2 --iters 30``.
 Timings on a shared machine are noisy; the ratios are measured in one run.
 """
@@ -108,7 +112,7 @@ def bench_sononet(tmp, *, iters, warmup, sononet_dir):
     return out
 
 
-def bench_abdominal(tmp, *, iters, warmup):
+def bench_abdominal(tmp, *, iters, warmup, device="cpu", dtype="fp32"):
     import time
 
     from PIL import Image
@@ -121,7 +125,8 @@ def bench_abdominal(tmp, *, iters, warmup):
 
     model = abdominal_mtl().eval()
     config = config_from_model(model.default_cfg)
-    predictor = Predictor(TorchRunner(model, output_names=config.outputs), config)
+    predictor = Predictor(TorchRunner(model, output_names=config.outputs, device=device,
+                                      dtype=dtype), config)
     rng = np.random.default_rng(0)
     png = Path(tmp) / "abdominal.png"
     Image.fromarray(rng.integers(0, 255, (600, 800), dtype=np.uint8)).save(png)
@@ -132,9 +137,32 @@ def bench_abdominal(tmp, *, iters, warmup):
         if i >= warmup:
             times.append((time.perf_counter() - start) * 1000)
     shared = abdominal_mtl(duplicate_late_stages=False)
-    return {"end_to_end_ms": {"p50": float(np.median(times)), "min": float(min(times))},
+    return {"device": str(predictor.runner.device), "dtype": dtype,
+            "end_to_end_ms": {"p50": float(np.median(times)), "min": float(min(times))},
             "size_mb_fp32_paper_layout": torch_model_size(model)[1],
             "size_mb_fp32_shared_late_stages": torch_model_size(shared)[1]}
+
+
+def bench_gpu(tmp, *, iters, warmup, device):
+    """The torch rows on a CUDA device, fp32 and fp16 autocast: M-SEN G 240x240 (batch 1
+    and 64) and the abdominal network 512x512, its pass alone and end to end."""
+    import torch
+
+    from sonomtl.inference.bench import benchmark
+
+    out = {"gpu": torch.cuda.get_device_name(torch.device(device))}
+    for dtype in ("fp32", "fp16"):
+        for name, model, batch, size in (("msen_240x240_b1", "msen", 1, None),
+                                         ("msen_240x240_b64", "msen", 64, None),
+                                         ("abdominal_512x512_pass_b1", "abdominal_mtl", 1,
+                                          (512, 512))):
+            result = benchmark(model, backend="torch", dtype=dtype, batch=batch, input_hw=size,
+                               iters=iters, warmup=warmup, device=device)
+            out[f"{name}_{dtype}"] = {k: result[k] for k in ("latency_ms", "throughput_fps",
+                                                             "peak_gpu_mb")}
+        out[f"abdominal_512x512_end_to_end_{dtype}"] = bench_abdominal(
+            tmp, iters=iters, warmup=warmup, device=device, dtype=dtype)
+    return out
 
 
 def main() -> None:
@@ -143,10 +171,20 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--abdominal-iters", type=int, default=3)
+    parser.add_argument("--device", default="cpu",
+                        help="cuda or cuda:N: time the torch rows on that GPU (fp32 and fp16) "
+                             "instead of the CPU set")
     args = parser.parse_args()
     import torch
 
+    from sonomtl.errors import InputError
     from sonomtl.fileio import shared_data_dir
+    from sonomtl.inference.device import resolve_device
+
+    try:
+        resolve_device(args.device)
+    except InputError as error:
+        parser.error(str(error))
 
     torch.set_num_threads(args.threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
@@ -155,6 +193,11 @@ def main() -> None:
     results = {"threads": args.threads, "torch": torch.__version__, "cpus": os.cpu_count(),
                "load_average": os.getloadavg()}
     with tempfile.TemporaryDirectory() as tmp:
+        if args.device != "cpu":
+            results["gpu"] = bench_gpu(tmp, iters=args.iters, warmup=args.warmup,
+                                       device=args.device)
+            print(json.dumps(results, indent=2))
+            return
         weights = sononet_dir / "SonoNet16.npz" if sononet_dir else None
         results["msen_240x240_b1"] = bench_msen(tmp, iters=args.iters, warmup=args.warmup,
                                                 sononet=weights)

@@ -13,6 +13,7 @@ _EXAMPLES = """
   sonomtl bench sononet16 --backend onnx --input-size 224 288 --json
   sonomtl bench msen.onnx --backend onnx --batch 4 --iters 50 --json
   sonomtl bench runs/abdominal --input-size 512 512 --iters 5
+  sonomtl bench abdominal_mtl --device cuda --dtype fp16 --input-size 512 512 --json
 """
 
 
@@ -34,7 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="default: onnx for .onnx files, else torch")
     parser.add_argument("--dtype", choices=("fp32", "fp16", "int8"), default=None,
                         help="export precision of a checkpoint or registry model (default "
-                             "fp32); an .onnx file runs as exported")
+                             "fp32); with --backend torch fp32, or fp16 on a CUDA device; an "
+                             ".onnx file runs as exported")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (default), cuda or cuda:N; checked before anything runs")
     parser.add_argument("--batch", type=positive_int, default=1)
     parser.add_argument("--input-size", type=positive_int, nargs=2, metavar=("H", "W"),
                         default=None)
@@ -58,12 +62,13 @@ def _bench(args: argparse.Namespace) -> int:
     backend = args.backend or ("onnx" if args.model.lower().endswith(".onnx") else "torch")
     result = benchmark(args.model, backend=backend, dtype=args.dtype, batch=args.batch,
                        input_hw=args.input_size, threads=args.threads, iters=args.iters,
-                       warmup=args.warmup)
+                       warmup=args.warmup, device=args.device)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         lat = result["latency_ms"]
-        print(f"{result['architecture']} {backend} {result['dtype']} batch {args.batch} "
+        print(f"{result['architecture']} {backend} {result['dtype']} on {result['device']}, "
+              f"batch {args.batch} "
               f"{result['input_hw'][0]}x{result['input_hw'][1]}: p50 {lat['p50']:.1f} ms, "
               f"p95 {lat['p95']:.1f} ms, {result['throughput_fps']:.1f} frames/s, "
               f"{result['parameters']:,} parameters, {result['size_mb']:.1f} MB")

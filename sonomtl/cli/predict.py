@@ -13,6 +13,7 @@ _EXAMPLES = """
   sonomtl predict model.onnx --backend onnx sweep.mp4 --out /tmp/pred
   sonomtl predict runs/abdominal scan.dcm --out /tmp/pred            # spacing from the DICOM
   sonomtl predict runs/abdominal frame.png --spacing-mm 0.3 --out /tmp/pred
+  sonomtl predict runs/abdominal sweep.mp4 --device cuda --dtype fp16 --spacing-mm 0.3 --out /tmp/p
 """
 
 
@@ -47,6 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch", type=positive_int, default=8,
                         help="frames per batch (default 8)")
     parser.add_argument("--threads", type=positive_int, default=None, help="CPU threads")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (default), cuda or cuda:N; checked before any input is read")
+    parser.add_argument("--dtype", choices=("fp32", "fp16"), default="fp32",
+                        help="torch backend precision: fp16 is autocast on a CUDA device")
     parser.add_argument("--no-overlays", action="store_true", help="do not write overlay PNGs")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=_predict)
@@ -67,7 +72,8 @@ def _predict(args: argparse.Namespace) -> int:
     if not 0.0 <= args.threshold <= 1.0:
         raise InputError(f"must be in [0, 1], got {args.threshold}", field="--threshold")
     backend = args.backend or ("onnx" if args.model.lower().endswith(".onnx") else "torch")
-    predictor = load_predictor(args.model, backend=backend, threads=args.threads)
+    predictor = load_predictor(args.model, backend=backend, threads=args.threads,
+                               device=args.device, dtype=args.dtype)
     bar = None
     if not args.no_progress:
         from tqdm import tqdm

@@ -10,7 +10,9 @@ Figures: ``latency_ms`` (``p50``, ``p95``, ``mean``, ``min``) of one batch
 after ``warmup`` untimed runs, ``throughput_fps`` = batch / mean latency,
 ``peak_rss_mb`` (the process's peak resident memory, 10^6 bytes),
 ``parameters`` and ``size_mb`` (weights in 10^6 bytes: the ONNX file, or
-parameters + buffers of the PyTorch model).
+parameters + buffers of the PyTorch model). On a CUDA device (``device``),
+``peak_gpu_mb`` is the most GPU memory PyTorch held during the timed runs, and
+each timed call includes copying the batch to the GPU and the outputs back.
 """
 
 from __future__ import annotations
@@ -81,17 +83,20 @@ def benchmark(
     threads: int | None = None,
     iters: int = 20,
     warmup: int = 3,
+    device: Any = None,
 ) -> dict[str, Any]:
     """Benchmark one model; returns the JSON-ready figures (see the module docs).
 
     ``dtype`` chooses the export of a checkpoint or registry model (default
-    fp32); an ``.onnx`` file runs as it was exported (its ``sonomtl_dtype``),
-    and a different ``dtype`` is refused.
+    fp32) or, with the torch backend, fp32 or fp16 (CUDA autocast); an ``.onnx``
+    file runs as it was exported (its ``sonomtl_dtype``), and a different
+    ``dtype`` is refused. ``device`` is ``cpu`` (default), ``cuda`` or ``cuda:N``.
     """
     import dataclasses
 
     import torch
 
+    from sonomtl.inference.device import onnx_providers, resolve_device
     from sonomtl.inference.predictor import (
         OnnxRunner,
         TorchRunner,
@@ -116,9 +121,13 @@ def benchmark(
     dtype = dtype or "fp32"
     if batch < 1:
         raise InputError(f"batch must be a positive integer, got {batch}", field="--batch")
+    torch_device = resolve_device(device) if backend == "torch" else None
+    if backend == "onnx":
+        onnx_providers(device)
     if threads:
         torch.set_num_threads(int(threads))
     result: dict[str, Any] = {"model": text, "backend": backend, "dtype": dtype,
+                              "device": _device_name(torch_device, device),
                               "batch_size": batch, "threads": threads or torch.get_num_threads(),
                               "iters": iters, "warmup": warmup,
                               "machine": f"{platform.machine()} {platform.processor() or ''}"
@@ -139,14 +148,13 @@ def benchmark(
             module, config, _ = load_model(text)
             if input_hw is not None:
                 config = dataclasses.replace(config, input_hw=tuple(int(v) for v in input_hw))
-            _check_input_size(module, config, text)
             if backend == "torch":
-                if dtype != "fp32":
-                    raise InputError("the torch backend runs fp32; use --backend onnx for "
-                                     f"{dtype}", field="--dtype")
-                runner: Any = TorchRunner(module, output_names=config.outputs)
+                runner: Any = TorchRunner(module, output_names=config.outputs,
+                                          device=torch_device, dtype=dtype)
+                _check_input_size(runner, config, text)
                 result["parameters"], result["size_mb"] = torch_model_size(module)
             else:
+                _check_input_size(TorchRunner(module, output_names=config.outputs), config, text)
                 from sonomtl.inference.export import export_onnx
 
                 rng = np.random.default_rng(0)
@@ -155,23 +163,38 @@ def benchmark(
                 onnx_path = os.path.join(tmp, "model.onnx")
                 export_onnx(module, config, onnx_path, dtype=dtype, calibration=frames)
         if backend == "onnx":
-            runner = OnnxRunner(onnx_path, threads=threads)
+            runner = OnnxRunner(onnx_path, threads=threads, device=device)
             result["parameters"], result["size_mb"] = onnx_model_size(onnx_path)
         rng = np.random.default_rng(0)
         data = rng.normal(0, 1, (batch, config.in_chans, *config.input_hw)).astype(np.float32)
+        on_gpu = torch_device is not None and torch_device.type == "cuda"
+        if on_gpu:
+            torch.cuda.reset_peak_memory_stats(torch_device)
         latency = time_runner(runner, data, iters=iters, warmup=warmup)
+        if on_gpu:
+            result["peak_gpu_mb"] = torch.cuda.max_memory_allocated(torch_device) / 1e6
     result.update({"architecture": config.architecture, "input_hw": list(config.input_hw),
                    "latency_ms": latency, "throughput_fps": batch * 1000.0 / latency["mean"],
                    "peak_rss_mb": _peak_rss_mb()})
     return result
 
 
-def _check_input_size(module: Any, config: Any, source: str) -> None:
+def _device_name(torch_device: Any, requested: Any) -> str:
+    """``cpu``, or ``cuda:N (GPU name)``; an ONNX run names the device it asked for."""
     import torch
 
+    if torch_device is None:
+        return str(requested or "cpu")
+    if torch_device.type == "cuda":
+        return f"{torch_device} ({torch.cuda.get_device_name(torch_device)})"
+    return "cpu"
+
+
+def _check_input_size(runner: Any, config: Any, source: str) -> None:
+    """One pass of a zero frame through ``runner`` (a :class:`TorchRunner`): a size the
+    network cannot take is one clear error naming ``--input-size``."""
     try:
-        with torch.inference_mode():
-            module(torch.zeros(1, config.in_chans, *config.input_hw))
+        runner(np.zeros((1, config.in_chans, *config.input_hw), dtype=np.float32))
     except RuntimeError as error:
         raise InputError(f"{config.architecture} cannot take a {config.input_hw[0]}x"
                          f"{config.input_hw[1]} input: {' '.join(str(error).split())[:200]}",

@@ -11,6 +11,7 @@ measurements in mm (abdominal network).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import numpy as np
 
 from sonomtl.errors import InputError
 from sonomtl.inference.config import InferenceConfig, config_from_model, prepare_frame
+from sonomtl.inference.device import DTYPES, onnx_providers, resolve_device
 
 __all__ = [
     "ONNX_CONFIG_KEY",
@@ -51,31 +53,54 @@ def model_outputs(output: Any, names: Sequence[str]) -> dict[str, Any]:
 
 
 class TorchRunner:
-    """Run a PyTorch module in inference mode on float32 batches; returns numpy outputs."""
+    """Run a PyTorch module in inference mode on float32 batches; returns numpy outputs.
+
+    ``device`` is ``cpu`` or a CUDA device (:func:`~sonomtl.inference.device.resolve_device`);
+    ``dtype="fp16"`` runs under CUDA autocast (weights stay fp32, outputs come back fp32).
+    """
 
     backend = "torch"
 
-    def __init__(self, module: Any, *, output_names: Sequence[str]) -> None:
-        self.module = module.eval()
+    def __init__(self, module: Any, *, output_names: Sequence[str], device: Any = None,
+                 dtype: str = "fp32") -> None:
+        import torch
+
+        self.device = resolve_device(device)
+        if dtype not in DTYPES:
+            raise InputError(f"the torch backend runs {' or '.join(DTYPES)}, not {dtype}; use "
+                             "--backend onnx for int8", field="--dtype")
+        if dtype == "fp16" and self.device.type != "cuda":
+            raise InputError("fp16 with the torch backend needs a CUDA device (--device cuda); "
+                             "on a CPU use --backend onnx --dtype fp16", field="--dtype")
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # one input size per run: fastest kernels
+        self.dtype = dtype
+        self.module = module.to(self.device).eval()
         self.output_names = tuple(output_names)
 
     def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         import torch
 
-        with torch.inference_mode():
-            out = model_outputs(self.module(torch.from_numpy(np.ascontiguousarray(batch))),
-                                self.output_names)
-        return {k: v.float().numpy() for k, v in out.items()}
+        tensor = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
+        autocast = (torch.autocast("cuda", dtype=torch.float16) if self.dtype == "fp16"
+                    else contextlib.nullcontext())
+        with torch.inference_mode(), autocast:
+            out = model_outputs(self.module(tensor), self.output_names)
+        # .cpu() waits for the GPU, so a caller's clock measures the whole pass
+        return {k: v.float().cpu().numpy() for k, v in out.items()}
 
 
 class OnnxRunner:
-    """Run an ONNX file with onnxruntime (all graph optimisations, ``threads`` intra-op threads)."""
+    """Run an ONNX file with onnxruntime (all graph optimisations, ``threads`` intra-op threads;
+    ``device`` cuda needs onnxruntime's CUDA provider)."""
 
     backend = "onnx"
 
-    def __init__(self, path: str | os.PathLike[str], *, threads: int | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, threads: int | None = None,
+                 device: Any = None) -> None:
         import onnxruntime as ort
 
+        providers = onnx_providers(device)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
@@ -83,7 +108,7 @@ class OnnxRunner:
             options.inter_op_num_threads = 1
         try:
             self.session = ort.InferenceSession(str(path), sess_options=options,
-                                                providers=["CPUExecutionProvider"])
+                                                providers=providers)
         except Exception as error:  # onnxruntime raises its own exception types
             raise InputError(f"cannot load ONNX model: {' '.join(str(error).split())[:300]}",
                              file=path) from None
@@ -342,11 +367,15 @@ def load_predictor(
     *,
     backend: str = "torch",
     threads: int | None = None,
+    device: Any = None,
+    dtype: str = "fp32",
 ) -> Predictor:
     """A :class:`Predictor` for a checkpoint, an exported ``.onnx`` file, or a registry name.
 
     ``backend="onnx"`` needs an ``.onnx`` file (export a checkpoint first);
-    ``backend="torch"`` needs a checkpoint or registry name.
+    ``backend="torch"`` needs a checkpoint or registry name. ``device`` (``cpu``,
+    ``cuda``, ``cuda:N``) is checked before the model is loaded; ``dtype="fp16"``
+    is the torch backend on a CUDA device under autocast.
     """
     if backend not in ("torch", "onnx"):
         raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
@@ -356,11 +385,17 @@ def load_predictor(
         if not is_onnx:
             raise InputError("--backend onnx needs an .onnx file: run 'sonomtl export' first",
                              file=text)
+        if dtype != "fp32":
+            raise InputError("an .onnx file runs in the precision it was exported in; "
+                             "--dtype is for the torch backend", field="--dtype")
+        onnx_providers(device)
         config = read_onnx_config(text)
-        return Predictor(OnnxRunner(text, threads=threads), config, source=text)
+        return Predictor(OnnxRunner(text, threads=threads, device=device), config, source=text)
+    resolve_device(device)
     if threads:
         import torch
 
         torch.set_num_threads(int(threads))
     module, config, _ = load_model(text)
-    return Predictor(TorchRunner(module, output_names=config.outputs), config, source=text)
+    runner = TorchRunner(module, output_names=config.outputs, device=device, dtype=dtype)
+    return Predictor(runner, config, source=text)

@@ -1,0 +1,66 @@
+"""Where inference runs: ``cpu``, ``cuda`` or ``cuda:N``, checked before any work starts.
+
+A scanner-side machine may have a GPU; a laptop or CI has none. ``--device`` of
+``predict`` and ``bench`` goes through :func:`resolve_device`, so asking for a
+GPU that is not there is one clear line (exit status 2), not a CUDA traceback
+halfway through a sweep. :func:`onnx_providers` does the same for onnxruntime,
+whose GPU build (``onnxruntime-gpu``) is a separate package.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sonomtl.errors import InputError
+
+__all__ = ["DTYPES", "resolve_device", "onnx_providers"]
+
+#: Precisions the PyTorch runner offers: fp16 is autocast on a CUDA device.
+DTYPES = ("fp32", "fp16")
+
+
+def resolve_device(name: Any = None) -> Any:
+    """``torch.device`` for ``name`` (``None`` = cpu); :class:`InputError` naming ``--device``
+    when it is not a CPU or an existing CUDA device of this machine."""
+    import torch
+
+    if isinstance(name, torch.device):
+        name = str(name)
+    text = str(name or "cpu").strip().lower()
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise InputError(f"unknown device {name!r}: use cpu, cuda or cuda:N",
+                         field="--device") from None
+    if device.type == "cpu":
+        return torch.device("cpu")
+    if device.type != "cuda":
+        raise InputError(f"device {name!r} is not supported: use cpu, cuda or cuda:N",
+                         field="--device")
+    if not torch.cuda.is_available():
+        build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA " \
+                                                                        f"{torch.version.cuda}"
+        raise InputError(f"no CUDA device on this machine (torch {torch.__version__}, {build})",
+                         field="--device")
+    index = torch.cuda.current_device() if device.index is None else device.index
+    count = torch.cuda.device_count()
+    if index >= count:
+        raise InputError(f"cuda:{index} does not exist: this machine has {count} CUDA "
+                         f"device(s)", field="--device")
+    return torch.device("cuda", index)
+
+
+def onnx_providers(device: Any = None) -> list[Any]:
+    """onnxruntime execution providers for ``device`` (``cpu`` or ``cuda[:N]``)."""
+    import onnxruntime as ort
+
+    text = str(device or "cpu").strip().lower()
+    if text == "cpu":
+        return ["CPUExecutionProvider"]
+    if text != "cuda" and not (text.startswith("cuda:") and text[5:].isdigit()):
+        raise InputError(f"unknown device {device!r}: use cpu, cuda or cuda:N", field="--device")
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise InputError(f"this onnxruntime ({ort.__version__}) has no CUDA provider: install "
+                         "onnxruntime-gpu, or use --backend torch on the GPU", field="--device")
+    index = int(text[5:]) if ":" in text else 0
+    return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
