@@ -20,7 +20,7 @@
 #     pydantic==2.14.4 pydantic_core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5 \
 #     simsimd==6.5.16 stringzilla==5.3.2 pydicom==3.0.2
 # then run it there with the device tool: command "bash benchmarks/gpu_checks.sh", carry [".whl"],
-# timeout_s 540. Locally, without a GPU, DEVICE=cpu ACCELERATOR=cpu PRECISION=32-true STEPS=5
+# timeout_s 570. Locally, without a GPU, DEVICE=cpu ACCELERATOR=cpu PRECISION=32-true STEPS=5
 # ITERS=1 BATCH=8 WORKERS="0 2" bash benchmarks/gpu_checks.sh checks the plumbing.
 set -uo pipefail
 
