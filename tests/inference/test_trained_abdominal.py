@@ -31,7 +31,10 @@ def hc18_run(hc18_dir, tmp_path_factory):
         "data.params.heatmap_sigma_px=2.0", "data.params.test_fraction=0.25",
         "modules.net.kwargs.gcn_kernel=3", "modules.D.kwargs.base_chans=8",
         "task.params.intensity_mean=100.0", "task.params.intensity_std=50.0",
-        "task.params.coordinate_threshold=0.6"])
+        "task.params.coordinate_threshold=0.6",
+        # no rotations: trained with them, this tiny model has a map whose two brightest
+        # pixels tie to 1e-7, and batch-size-dependent rounding picks either as the arg-max
+        "data.params.augment.rotate_deg=0.0"])
     return train(config).run_dir
 
 
