@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from sonomtl.errors import InputError
+from sonomtl.inference.device import is_out_of_memory
 
 __all__ = ["benchmark", "time_runner", "torch_model_size", "onnx_model_size"]
 
@@ -196,6 +197,9 @@ def _check_input_size(runner: Any, config: Any, source: str) -> None:
     try:
         runner(np.zeros((1, config.in_chans, *config.input_hw), dtype=np.float32))
     except RuntimeError as error:
+        if is_out_of_memory(error):
+            raise InputError(f"out of memory for one {config.input_hw[0]}x{config.input_hw[1]} "
+                             "frame on this device", file=source, field="--device") from None
         raise InputError(f"{config.architecture} cannot take a {config.input_hw[0]}x"
                          f"{config.input_hw[1]} input: {' '.join(str(error).split())[:200]}",
                          file=source, field="--input-size") from None

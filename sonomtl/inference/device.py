@@ -13,7 +13,7 @@ from typing import Any
 
 from sonomtl.errors import InputError
 
-__all__ = ["DTYPES", "resolve_device", "onnx_providers"]
+__all__ = ["DTYPES", "resolve_device", "onnx_providers", "is_out_of_memory"]
 
 #: Precisions the PyTorch runner offers: fp16 is autocast on a CUDA device.
 DTYPES = ("fp32", "fp16")
@@ -64,3 +64,10 @@ def onnx_providers(device: Any = None) -> list[Any]:
                          "onnxruntime-gpu, or use --backend torch on the GPU", field="--device")
     index = int(text[5:]) if ":" in text else 0
     return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether a runner's error is the device running out of memory (torch's
+    ``OutOfMemoryError`` and onnxruntime's allocation failures say so in words), which a
+    smaller batch cures, unlike an input size the network cannot take."""
+    return "out of memory" in str(error).lower()

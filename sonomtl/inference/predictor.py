@@ -22,7 +22,7 @@ import numpy as np
 
 from sonomtl.errors import InputError
 from sonomtl.inference.config import InferenceConfig, config_from_model, prepare_frame
-from sonomtl.inference.device import DTYPES, onnx_providers, resolve_device
+from sonomtl.inference.device import DTYPES, is_out_of_memory, onnx_providers, resolve_device
 
 __all__ = [
     "ONNX_CONFIG_KEY",
@@ -201,6 +201,10 @@ class Predictor:
         try:
             outputs = self.run(batch)
         except (RuntimeError, ValueError) as error:  # torch and onnxruntime: shape errors
+            if is_out_of_memory(error):
+                raise InputError(f"out of memory for a batch of {len(batch)} frames of "
+                                 f"{batch.shape[-2]}x{batch.shape[-1]}: use a smaller --batch",
+                                 file=file, field="--batch") from None
             first = " ".join(str(error).split())[:300] or type(error).__name__
             raise InputError(f"the model cannot take a {batch.shape[-2]}x{batch.shape[-1]} "
                              f"input: {first}", file=file) from None

@@ -117,3 +117,18 @@ def test_bench_on_the_gpu_reports_its_memory(capsys):
                  "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["device"].startswith("cuda:0 (") and result["peak_gpu_mb"] > 0
+
+
+def test_running_out_of_memory_asks_for_a_smaller_batch_not_another_size():
+    from sonomtl.inference.predictor import Predictor
+    from tests.inference.helpers import dot_config
+
+    def exhausted(batch):  # what torch raises when a batch does not fit on the GPU
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    predictor = Predictor(exhausted, dot_config("msen"))
+    frames = [np.zeros((40, 50), np.float32)] * 3
+    with pytest.raises(InputError) as caught:
+        predictor.predict_frames(frames, spacings_mm=[None] * 3, measure=False)
+    assert caught.value.field == "--batch"
+    assert "out of memory for a batch of 3 frames" in str(caught.value)
