@@ -11,14 +11,15 @@
 # others. Output: $OUT/gpu_checks.log and one file per part ($OUT defaults to runs/gpu-checks).
 #
 # The device machine has PyTorch, Lightning, onnx(runtime), safetensors, scipy, OpenCV, Pillow,
-# matplotlib and pytest but not albumentations (+ its dependencies) or pydicom, and no network.
+# matplotlib and pytest but not albumentations (+ its dependencies) or pydicom, and no network
+# (pydantic 2.14 needs typing_extensions >= 4.16, so that travels too, ahead of the image's).
 # Fetch those as wheels here once (the folder is git-ignored; av is not needed by these checks):
 #   echo /.whl/ >> .git/info/exclude
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #     --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
 #     --platform manylinux2014_x86_64 -d .whl albumentations==2.0.8 albucore==0.0.24 \
 #     pydantic==2.14.4 pydantic_core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5 \
-#     simsimd==6.5.16 stringzilla==5.3.2 pydicom==3.0.2
+#     simsimd==6.5.16 stringzilla==5.3.2 pydicom==3.0.2 typing_extensions==4.16.0
 # then run it there with the device tool: command "bash benchmarks/gpu_checks.sh", carry [".whl"],
 # timeout_s 570. Locally, without a GPU, DEVICE=cpu ACCELERATOR=cpu PRECISION=32-true STEPS=5
 # ITERS=1 BATCH=8 WORKERS="0 2" bash benchmarks/gpu_checks.sh checks the plumbing.
