@@ -33,16 +33,11 @@ STEPS=${STEPS:-300}
 ITERS=${ITERS:-50}
 BATCH=${BATCH:-64}
 WORKERS=${WORKERS:-4 8}
-PYTHON=${PYTHON:-python3}
 mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 exec > >(tee -a "$OUT/gpu_checks.log") 2>&1
-
-if compgen -G ".whl/*.whl" > /dev/null; then
-    "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/sonomtl-site .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/sonomtl-site"
-fi
+# shellcheck source=benchmarks/device_env.sh
+source "$(dirname "$0")/device_env.sh"
+install_wheels
 
 part() {  # part NAME SECONDS COMMAND...: run one check with its own limit, log its status
     local name=$1 limit=$2 start=$SECONDS

@@ -14,20 +14,11 @@
 set -uo pipefail
 
 OUT=${OUT:-runs/hc18-gpu-out}
-PYTHON=${PYTHON:-python3}
 EPOCHS=${EPOCHS:-60}
 WORKERS=${WORKERS:-12}
 LIMIT_S=${LIMIT_S:-540}
-export PYTHONUNBUFFERED=1
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-
-install_wheels() {
-    if compgen -G ".whl/*.whl" > /dev/null; then
-        "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-            --target /tmp/sonomtl-site .whl/*.whl
-    fi
-    export PYTHONPATH="$PYTHONPATH:/tmp/sonomtl-site"
-}
+# shellcheck source=benchmarks/device_env.sh
+source "$(dirname "$0")/device_env.sh"
 
 case "${1:-}" in
 split)
