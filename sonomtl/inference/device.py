@@ -24,9 +24,7 @@ def resolve_device(name: Any = None) -> Any:
     when it is not a CPU or an existing CUDA device of this machine."""
     import torch
 
-    if isinstance(name, torch.device):
-        name = str(name)
-    text = str(name or "cpu").strip().lower()
+    text = str(name or "cpu").strip().lower()  # a torch.device prints as its name
     try:
         device = torch.device(text)
     except (RuntimeError, ValueError):
@@ -38,8 +36,8 @@ def resolve_device(name: Any = None) -> Any:
         raise InputError(f"device {name!r} is not supported: use cpu, cuda or cuda:N",
                          field="--device")
     if not torch.cuda.is_available():
-        build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA " \
-                                                                        f"{torch.version.cuda}"
+        cuda = torch.version.cuda
+        build = "a CPU-only build" if cuda is None else f"built for CUDA {cuda}"
         raise InputError(f"no CUDA device on this machine (torch {torch.__version__}, {build})",
                          field="--device")
     index = torch.cuda.current_device() if device.index is None else device.index

@@ -395,7 +395,7 @@ def load_predictor(
         onnx_providers(device)
         config = read_onnx_config(text)
         return Predictor(OnnxRunner(text, threads=threads, device=device), config, source=text)
-    resolve_device(device)
+    device = resolve_device(device)  # before the model is read
     if threads:
         import torch
 
