@@ -38,6 +38,7 @@ __all__ = [
     "apply_overrides",
     "config_from_dict",
     "config_to_dict",
+    "flatten_config",
     "load_config",
     "save_config",
 ]
@@ -283,6 +284,16 @@ def config_from_dict(
 def config_to_dict(config: Any) -> dict[str, Any]:
     """Plain-data form of a config (the inverse of :func:`config_from_dict`)."""
     return dataclasses.asdict(config)
+
+
+def flatten_config(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (lists, e.g. ``stages``, stay whole values)."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        flat.update(flatten_config(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
 
 
 def save_config(config: TrainConfig, path: str | os.PathLike[str]) -> Path:

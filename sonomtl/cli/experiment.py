@@ -50,6 +50,10 @@ def _register_msen(group: argparse._SubParsersAction) -> None:
                       "paper's 10 rows); the ablations sononet16_blocks3 and sononet16_scratch "
                       "run only when named")
     msen.add_argument("--seed", type=int, default=0, help="split and training seed")
+    msen.add_argument("--adversarial-steps", type=positive_int, default=None, metavar="K",
+                      help="adversarial steps of the + GAN rows (default: the scale's; "
+                      "the paper: 2000); they start from their twin row's finished "
+                      "pre-training when that row runs too")
     msen.add_argument("--set", nargs="*", default=[], metavar="key=value", dest="overrides",
                       help="extra config overrides for every run, e.g. trainer.accelerator=gpu")
     msen.set_defaults(func=_msen)
@@ -65,6 +69,7 @@ def _msen(args: argparse.Namespace) -> int:
         raise InputError(f"--folds must be at least 2, got {args.folds}")
     run_msen_experiment(data=args.data, out=args.out, folds=args.folds, scale=args.scale,
                         rows=args.rows, seed=args.seed, overrides=args.overrides,
+                        adversarial_steps=args.adversarial_steps,
                         log=lambda line: print(line, file=sys.stderr, flush=True))
     return 0
 

@@ -1,4 +1,4 @@
-"""``sonomtl train CONFIG [key=value ...]`` and ``sonomtl train --resume runs/NAME``."""
+"""``sonomtl train CONFIG [key=value ...] [--start-from RUN]``, ``sonomtl train --resume RUN``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ _EXAMPLES = """
   sonomtl train configs/example.yaml stages.pretrain.epochs=5 data.batch_size=16
   sonomtl train configs/example.yaml trainer.devices=2 trainer.strategy=ddp  # 2 processes
   sonomtl train --resume runs/demo-run  # after a crash or a kill
+  sonomtl train configs/msen/msen_bce_gan.yaml --start-from runs/msen_bce  # its stages done
   torchrun --nnodes 2 --nproc-per-node 4 ... -m sonomtl train CONFIG \
       trainer.devices=4 trainer.num_nodes=2
 """
@@ -38,6 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--resume", metavar="RUN_DIR", help="continue runs/NAME from its last checkpoint"
     )
+    parser.add_argument(
+        "--start-from", metavar="RUN_DIR",
+        help="a finished run whose stages are this config's first ones: start after them",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -47,7 +52,7 @@ def _run(args: argparse.Namespace) -> int:
     from sonomtl.errors import InputError
 
     if args.resume:
-        if args.config or args.overrides:
+        if args.config or args.overrides or args.start_from:
             raise InputError(
                 "--resume takes only the run folder: the run continues with its saved config"
             )
@@ -64,7 +69,7 @@ def _run(args: argparse.Namespace) -> int:
             from sonomtl.config import load_config
 
             config = load_config(args.config, args.overrides)
-            result = train(config)
+            result = train(config, start_from=args.start_from)
     except NonFiniteLossError as error:
         print(f"sonomtl: training stopped: {error}", file=sys.stderr)
         return 1

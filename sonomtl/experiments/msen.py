@@ -154,6 +154,21 @@ def _overrides(name: str, *, scale: str, data: Path, folds: int, fold: int, seed
     return items + list(extra)
 
 
+def _pretrained_twin(config: Any, out: Path, fold: int, *, exclude: str) -> str | None:
+    """The row of this experiment whose finished fold run ``config`` can start from."""
+    from sonomtl.training.fork import check_fork_source
+
+    for run_dir in sorted(out.glob(f"*/fold{fold}")):
+        if run_dir.parent.name == exclude:
+            continue
+        try:
+            check_fork_source(config, run_dir)
+        except InputError:
+            continue
+        return run_dir.parent.name
+    return None
+
+
 def _predict(result: Any, config: Any) -> dict[str, np.ndarray]:
     """Predictions of the trained modules on the held-out fold (eval mode, no gradients)."""
     import torch
@@ -197,6 +212,7 @@ def run_msen_experiment(
     seed: int = 0,
     config_dir: str | os.PathLike[str] | None = None,
     overrides: Sequence[str] = (),
+    adversarial_steps: int | None = None,
     threads: int | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
@@ -222,6 +238,9 @@ def run_msen_experiment(
         Folder of the configs (default ``configs/msen``).
     overrides
         Extra dotted overrides for every config (after the scale's).
+    adversarial_steps
+        K, the adversarial steps of the rows that have them (default: the
+        scale's; the paper: 2000).
     threads
         CPU threads for torch during the runs (restored afterwards). Default:
         :data:`QUICK_THREADS` for ``quick`` (small tensors gain little from more
@@ -238,13 +257,15 @@ def run_msen_experiment(
         raise ValueError(f"scale: expected one of {SCALES}, got {scale!r}")
     with torch_threads(threads, scale=scale) as threads:
         return _run(data=data, out=out, folds=folds, scale=scale, rows=rows, seed=seed,
-                    config_dir=config_dir, overrides=overrides, threads=threads, log=log)
+                    config_dir=config_dir, overrides=overrides,
+                    adversarial_steps=adversarial_steps, threads=threads, log=log)
 
 
 def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: int | None,
          scale: str, rows: Sequence[str] | None, seed: int,
          config_dir: str | os.PathLike[str] | None, overrides: Sequence[str],
-         threads: int | None, log: Callable[[str], None]) -> dict[str, Any]:
+         adversarial_steps: int | None, threads: int | None,
+         log: Callable[[str], None]) -> dict[str, Any]:
     """The body of :func:`run_msen_experiment` (arguments checked, threads set)."""
     from sonomtl.config import load_config
     from sonomtl.experiments.msen_tables import (
@@ -288,26 +309,39 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
     per_fold: dict[str, list[dict[str, Any]]] = {}
     maps_by_row: dict[str, dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
     settings: dict[str, Any] = {}
-    for name in chosen:
+    adversarial = {name: any(s.pattern == "adversarial"
+                             for s in load_config(config_dir / f"{name}.yaml").stages)
+                   for name in chosen}
+    per_fold.update({name: [] for name in chosen})  # tables in the order asked for
+    # rows without the adversarial stage first: an adversarial row starts from its twin's
+    # finished pre-training (the same stage, settings and seed) instead of repeating it
+    for name in sorted(chosen, key=lambda n: adversarial[n]):
         config_file = config_dir / f"{name}.yaml"
-        raw = load_config(config_file)
-        has_adv = any(s.pattern == "adversarial" for s in raw.stages)
         for fold in range(folds):
             items = _overrides(name, scale=scale, data=data, folds=folds, fold=fold, seed=seed,
-                               has_adversarial=has_adv, pretrained_ok=pretrained_ok,
+                               has_adversarial=adversarial[name], pretrained_ok=pretrained_ok,
                                extra=overrides)
+            if adversarial[name] and adversarial_steps is not None:
+                items.append(f"stages.adversarial.steps={adversarial_steps}")
             config = load_config(config_file, items)
+            frame_hw = list(config.data.params.get("input_hw", [240, 240]))
+            if "D" in config.modules and list(config.modules["D"].kwargs.get(
+                    "input_hw", frame_hw)) != frame_hw:  # D sees the frames G sees (--set)
+                items.append(f"modules.D.kwargs.input_hw=[{frame_hw[0]},{frame_hw[1]}]")
+                config = load_config(config_file, items)
             settings.setdefault(name, items)
             tic = time.perf_counter()
             run_dir = out / name / f"fold{fold}"
             reused = check_reusable(run_dir, config)
             resumed = reused and latest_checkpoint(run_dir) is not None
-            result = train(config, run_dir=run_dir, resume=reused)
+            twin = None if resumed else _pretrained_twin(config, out, fold, exclude=name)
+            result = train(config, run_dir=run_dir, resume=reused,
+                           start_from=None if twin is None else out / twin / f"fold{fold}")
             pred = _predict(result, config)
             figures: dict[str, Any] = {
                 "train_s": result.timing["data_s"] + result.timing["step_s"],  # all invocations
                 "wall_s": time.perf_counter() - tic,  # this invocation, prediction included
-                "resumed": resumed}
+                "resumed": resumed, "started_from": twin}
             if "scores" in pred:
                 y_pred = pred["scores"].argmax(1)
                 figures["classification"] = fold_classification(pred["label"], y_pred,
@@ -328,12 +362,14 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
                     bias_folds.append({"saliency": fold_saliency(
                         bias, pred["truth"], fixation_maps=pred.get("fixations"),
                         baseline_map=centre_bias_map(hw))})
-            per_fold.setdefault(name, []).append(figures)
+            per_fold[name].append(figures)
             shown = ", ".join(f"{k} {v:.2f}" for section in ("classification", "saliency")
                               for k, v in figures.get(section, {}).items()
                               if k in ("f1", "NSS", "CC"))
             log(f"{name} fold {fold}: {shown} (training {figures['train_s']:.0f} s"
-                f"{', resumed' if resumed else ''}; {figures['wall_s']:.0f} s now)")
+                f"{', resumed' if resumed else ''}"
+                f"{f', after the stages of {twin}' if twin else ''}; "
+                f"{figures['wall_s']:.0f} s now)")
 
     summaries: dict[str, dict[str, Any]] = {}
     for name, fold_list in per_fold.items():

@@ -22,23 +22,15 @@ def check_reusable(run_dir: Path, config: Any) -> bool:
     Raises :class:`InputError` naming ``run_dir/config.yaml`` when it holds a
     run of another config.
     """
-    from sonomtl.config import config_to_dict, load_config
+    from sonomtl.config import config_to_dict, flatten_config, load_config
 
     saved = Path(run_dir) / "config.yaml"
     if not saved.is_file():
         return False
-    before, now = _flatten(config_to_dict(load_config(saved))), _flatten(config_to_dict(config))
+    before, now = flatten_config(config_to_dict(load_config(saved))), flatten_config(config_to_dict(config))
     if before != now:
         differing = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
         raise InputError(f"holds a run of another config (differs in {', '.join(differing)}); "
                          "choose another --out", file=saved)
     return True
 
-
-def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    return flat

@@ -119,7 +119,11 @@ def _remove_unstarted_run(run_dir: Path, *, created: bool) -> None:
 
 
 def train(
-    config: TrainConfig, *, run_dir: str | os.PathLike[str] | None = None, resume: bool = False
+    config: TrainConfig,
+    *,
+    run_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    start_from: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     """Train ``config``; returns the final metrics (``train/<term>``, ``val/<metric>``) and modules.
 
@@ -131,6 +135,10 @@ def train(
         The run folder (default ``config.out_dir/config.name``).
     resume
         Continue from the folder's last checkpoint (from the start if it has none).
+    start_from
+        A run folder whose finished stages are this config's first ones
+        (:mod:`sonomtl.training.fork`): the new run starts after them. Ignored
+        when resuming a run folder that already exists.
 
     Raises
     ------
@@ -147,6 +155,7 @@ def train(
     from sonomtl.config import save_config
     from sonomtl.training.checkpoint import latest_checkpoint, load_training_state, load_weights
     from sonomtl.training.engine import Engine
+    from sonomtl.training.fork import check_fork_source, write_fork
     from sonomtl.training.tasks import build_task
 
     run_dir = Path(run_dir) if run_dir is not None else config.run_dir
@@ -166,6 +175,9 @@ def train(
     except ValueError as error:
         raise InputError(str(error), field="task.name") from None
     check_loss_terms(config, task)
+    fork = None
+    if start_from is not None and not (resume and (run_dir / "config.yaml").exists()):
+        fork = check_fork_source(config, start_from)
     seed_everything(config.seed)
     datasets = task.build_datasets(
         root=config.data.root, params=config.data.params, seed=config.seed
@@ -190,8 +202,12 @@ def train(
     engine = Engine(
         config=config, task=task, fabric=fabric, run_dir=run_dir, datasets=datasets, modules=modules
     )
+    if fork is not None:
+        if fabric.is_global_zero:  # the checkpoint this run resumes from
+            write_fork(run_dir, fork, modules=modules, metadata=engine.metadata, config=config)
+        fabric.barrier()
     state = None
-    paths = latest_checkpoint(run_dir) if resume else None
+    paths = latest_checkpoint(run_dir) if resume or fork is not None else None
     if paths is not None:
         load_weights(paths.weights, modules)
         state = load_training_state(paths)

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from sonomtl.cli import main
 
@@ -135,3 +136,37 @@ def test_every_row_config_accepts_the_scale_and_d_sees_the_frame_size(scale):
             assert (g.kind, g.lr, g.schedule, g.final_lr_factor) == ("adam", 2e-4, "cosine", 0.01)
             if "D" in stage.optimizers:
                 assert stage.optimizers["D"].schedule == "constant"
+
+
+@pytest.mark.slow
+def test_an_adversarial_row_starts_from_its_twins_pretraining_with_the_same_results(tmp_path):
+    data = tmp_path / "sweeps"
+    assert main(["synth", "sweeps", "--out", str(data), "--subjects", "4", "--frames", "8",
+                 "--no-video", "--seed", "3"]) == 0
+    from sonomtl.experiments.msen import run_msen_experiment
+
+    # 32x32 frames: D follows them (the quick scale's own D is 64x64)
+    kwargs = dict(data=data, folds=2, adversarial_steps=3,
+                  overrides=["stages.pretrain.epochs=1", "data.params.input_hw=[32,32]",
+                             "data.batch_size=4"], log=lambda line: None)
+    both = run_msen_experiment(out=tmp_path / "both", rows=["msen_bce_gan", "msen_bce"],
+                               **kwargs)
+    alone = run_msen_experiment(out=tmp_path / "alone", rows=["msen_bce_gan"], **kwargs)
+    # tables keep the order asked for; the GAN row ran second, after its twin's pre-training
+    assert [r[0] for r in both["tables"]["table1"]["rows"]] == ["M-SEN BCE + GAN", "M-SEN BCE"]
+    forked = both["models"]["msen_bce_gan"]["per_fold"]
+    assert [f["started_from"] for f in forked] == ["msen_bce", "msen_bce"]
+    assert [f["started_from"] for f in alone["models"]["msen_bce_gan"]["per_fold"]] == [None] * 2
+    for a, b in zip(forked, alone["models"]["msen_bce_gan"]["per_fold"]):
+        assert a["classification"] == b["classification"]
+        assert a["saliency"] == b["saliency"]
+    from safetensors.torch import load_file
+
+    from sonomtl.training.checkpoint import latest_checkpoint
+
+    for fold in (0, 1):
+        a, b = (load_file(latest_checkpoint(tmp_path / run / "msen_bce_gan" / f"fold{fold}")
+                          .weights) for run in ("both", "alone"))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert {"stages.adversarial.steps=3", "modules.D.kwargs.input_hw=[32,32]"} <= set(
+        both["overrides"]["msen_bce_gan"])
