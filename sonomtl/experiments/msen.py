@@ -24,6 +24,7 @@ torch on one CPU thread (:data:`QUICK_THREADS`; docs/reproducing.md says why);
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -282,6 +283,7 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
     from sonomtl.fileio import write_json, write_text
     from sonomtl.metrics.saliency import centre_bias_map
     from sonomtl.training.checkpoint import latest_checkpoint
+    from sonomtl.training.fork import STARTED_FROM
     from sonomtl.training.msen_task import resolve_weights_path
     from sonomtl.training.run import train
 
@@ -337,6 +339,8 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
             twin = None if resumed else _pretrained_twin(config, out, fold, exclude=name)
             result = train(config, run_dir=run_dir, resume=reused,
                            start_from=None if twin is None else out / twin / f"fold{fold}")
+            if (run_dir / STARTED_FROM).is_file():  # this invocation's fork or an earlier one
+                twin = Path(json.loads((run_dir / STARTED_FROM).read_text())["run"]).parent.name
             pred = _predict(result, config)
             figures: dict[str, Any] = {
                 "train_s": result.timing["data_s"] + result.timing["step_s"],  # all invocations

@@ -27,7 +27,8 @@ def check_reusable(run_dir: Path, config: Any) -> bool:
     saved = Path(run_dir) / "config.yaml"
     if not saved.is_file():
         return False
-    before, now = flatten_config(config_to_dict(load_config(saved))), flatten_config(config_to_dict(config))
+    before = flatten_config(config_to_dict(load_config(saved)))
+    now = flatten_config(config_to_dict(config))
     if before != now:
         differing = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
         raise InputError(f"holds a run of another config (differs in {', '.join(differing)}); "

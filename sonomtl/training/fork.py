@@ -7,7 +7,8 @@ modules and stage settings) can start where that run's last checkpoint stands,
 at a stage boundary, instead of training them again: the fork writes that
 checkpoint into the new run folder (the source's weights, the new modules'
 seeded initial weights, the source's optimiser-free training state, its
-metrics rows and TensorBoard events), and the run then resumes from it. On a
+metrics rows and TensorBoard events; ``started_from.json`` names the source),
+and the run then resumes from it. On a
 CPU with the same seed the result is the same as training the whole config
 (tests/training/test_fork.py), so only the time is saved.
 """
@@ -25,6 +26,7 @@ import torch.nn as nn
 
 from sonomtl.config import TrainConfig, config_to_dict, flatten_config, load_config
 from sonomtl.errors import InputError
+from sonomtl.fileio import write_json
 from sonomtl.training.checkpoint import (
     CheckpointPaths,
     latest_checkpoint,
@@ -33,7 +35,10 @@ from sonomtl.training.checkpoint import (
     save_checkpoint,
 )
 
-__all__ = ["ForkSource", "check_fork_source", "write_fork"]
+__all__ = ["STARTED_FROM", "ForkSource", "check_fork_source", "write_fork"]
+
+#: The file in a forked run's folder that names the run and step it started from.
+STARTED_FROM = "started_from.json"
 
 # settings that do not change what is trained
 _IGNORED = ("name", "out_dir", "checkpoint", "trainer.progress_bar")
@@ -109,6 +114,7 @@ def write_fork(run_dir: Path, source: ForkSource, *, modules: Mapping[str, nn.Mo
         elif origin.is_file():
             shutil.copy2(origin, target)
     step = int(source.state["position"]["global_step"])
+    write_json(run_dir / STARTED_FROM, {"run": str(source.run_dir), "step": step})
     return save_checkpoint(
         run_dir / "checkpoints",
         step=step,

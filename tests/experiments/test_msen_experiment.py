@@ -170,3 +170,9 @@ def test_an_adversarial_row_starts_from_its_twins_pretraining_with_the_same_resu
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert {"stages.adversarial.steps=3", "modules.D.kwargs.input_hw=[32,32]"} <= set(
         both["overrides"]["msen_bce_gan"])
+    # run again (results removed): the finished folds only predict and still name their source
+    (tmp_path / "both" / "results.json").unlink()
+    again = run_msen_experiment(out=tmp_path / "both", rows=["msen_bce_gan", "msen_bce"],
+                                **kwargs)["models"]["msen_bce_gan"]["per_fold"]
+    assert [(f["resumed"], f["started_from"]) for f in again] == [(True, "msen_bce")] * 2
+    assert [f["classification"] for f in again] == [f["classification"] for f in forked]

@@ -62,6 +62,8 @@ def test_a_run_started_after_a_finished_stage_ends_with_the_whole_runs_weights_a
     source_rows = read_metrics(runs["source"])
     assert source_rows and read_metrics(runs["forked"])[: len(source_rows)] == source_rows
     assert (runs["forked"] / "tensorboard").is_dir()
+    started = json.loads((runs["forked"] / "started_from.json").read_text())
+    assert started == {"run": str(runs["source"]), "step": 16}
     # the source is left as it was
     assert _final_weights(runs["source"]).keys() == {k for k in whole if k.startswith("G.")}
 
