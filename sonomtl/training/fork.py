@@ -40,8 +40,8 @@ __all__ = ["STARTED_FROM", "ForkSource", "check_fork_source", "write_fork"]
 #: The file in a forked run's folder that names the run and step it started from.
 STARTED_FROM = "started_from.json"
 
-# settings that do not change what is trained
-_IGNORED = ("name", "out_dir", "checkpoint", "trainer.progress_bar")
+# settings that do not change what is trained (loading is seeded per sample: docs/training.md)
+_IGNORED = ("name", "out_dir", "checkpoint", "trainer.progress_bar", "data.num_workers")
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,10 @@ def check_fork_source(config: TrainConfig, source: str | os.PathLike[str]) -> Fo
     """Check that ``config`` may start from the run in ``source``; raises :class:`InputError`.
 
     The source's last checkpoint must lie at the end of a stage; every setting
-    except the run's name, folder, checkpoint settings and progress bar must be
-    the same, and so must the stages it finished and the modules it has (the
-    new config may add modules that those stages do not train, and stages
-    after them).
+    except the run's name, folder, checkpoint settings, progress bar and loader
+    workers must be the same, and so must the stages it finished and the
+    modules it has (the new config may add modules that those stages do not
+    train, and stages after them).
     """
     source = Path(source)
     saved = source / "config.yaml"

@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 from sonomtl.cli import main
 from sonomtl.config import config_to_dict, load_config
 from sonomtl.errors import InputError
+from sonomtl.training.fork import check_fork_source
 from sonomtl.training.logging import read_metrics
 from sonomtl.training.run import train
 
@@ -89,6 +90,10 @@ def test_a_source_that_trained_other_stages_or_settings_is_refused_naming_them(
                        .replace("step-000000016", "step-000000015"))
     with pytest.raises(InputError, match=r"inside stage 'pretrain'"):
         train(_config(tmp, "from-inside"), start_from=inside)
+    # loader workers and checkpoint settings do not change what is trained
+    allowed = check_fork_source(_config(tmp, "w", "data.num_workers=2",
+                                        "checkpoint.keep_last=5"), runs["source"])
+    assert (allowed.stages_done, allowed.modules) == (1, ("G",))
     # none of the refused runs left a folder behind
     assert not any((tmp / name).exists() for name in
                    ("other-seed", "other-lr", "other-g", "after-whole", "from-inside"))
