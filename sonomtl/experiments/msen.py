@@ -336,16 +336,18 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
             run_dir = out / name / f"fold{fold}"
             reused = check_reusable(run_dir, config)
             resumed = reused and latest_checkpoint(run_dir) is not None
-            twin = None if resumed else _pretrained_twin(config, out, fold, exclude=name)
+            twin = None if reused else _pretrained_twin(config, out, fold, exclude=name)
             result = train(config, run_dir=run_dir, resume=reused,
                            start_from=None if twin is None else out / twin / f"fold{fold}")
-            if (run_dir / STARTED_FROM).is_file():  # this invocation's fork or an earlier one
-                twin = Path(json.loads((run_dir / STARTED_FROM).read_text())["run"]).parent.name
+            started_from = None  # the row whose stages it skipped (this invocation or earlier)
+            if (run_dir / STARTED_FROM).is_file():
+                source = json.loads((run_dir / STARTED_FROM).read_text())["run"]
+                started_from = Path(source).parent.name
             pred = _predict(result, config)
             figures: dict[str, Any] = {
                 "train_s": result.timing["data_s"] + result.timing["step_s"],  # all invocations
                 "wall_s": time.perf_counter() - tic,  # this invocation, prediction included
-                "resumed": resumed, "started_from": twin}
+                "resumed": resumed, "started_from": started_from}
             if "scores" in pred:
                 y_pred = pred["scores"].argmax(1)
                 figures["classification"] = fold_classification(pred["label"], y_pred,
@@ -372,7 +374,7 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
                               if k in ("f1", "NSS", "CC"))
             log(f"{name} fold {fold}: {shown} (training {figures['train_s']:.0f} s"
                 f"{', resumed' if resumed else ''}"
-                f"{f', after the stages of {twin}' if twin else ''}; "
+                f"{f', after the stages of {started_from}' if started_from else ''}; "
                 f"{figures['wall_s']:.0f} s now)")
 
     summaries: dict[str, dict[str, Any]] = {}

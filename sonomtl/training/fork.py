@@ -8,9 +8,9 @@ at a stage boundary, instead of training them again: the fork writes that
 checkpoint into the new run folder (the source's weights, the new modules'
 seeded initial weights, the source's optimiser-free training state, its
 metrics rows and TensorBoard events; ``started_from.json`` names the source),
-and the run then resumes from it. On a
-CPU with the same seed the result is the same as training the whole config
-(tests/training/test_fork.py), so only the time is saved.
+and the run then resumes from it. On a CPU with the same seed the result is
+the same as training the whole config (tests/training/test_fork.py), so only
+the time is saved.
 """
 
 from __future__ import annotations
