@@ -16,8 +16,9 @@
 Layout: ``out/data/sweeps-<key>/`` and ``out/data/abdominal-<key>/`` (``<key>``
 hashes the generation parameters; a ``.complete`` file marks a finished data
 set), ``out/runs/msen/``, ``out/runs/abdominal/``, ``out/msen.onnx``,
-``out/report.html``. A re-run reuses complete data sets and finished runs
-(an interrupted run resumes from its checkpoint) unless ``fresh``.
+``out/report.html``. A re-run reuses complete data sets and finished runs of
+the same config (an interrupted run resumes from its checkpoint; a run of other
+settings is trained again) unless ``fresh``.
 
 The scale is a demonstration, not the papers': a dozen simulated subjects,
 96x96 inputs, a few epochs. The figures show that every part runs and learns
@@ -125,19 +126,17 @@ def _cached_dataset(parent: Path, prefix: str, params: dict[str, Any], *, fresh:
     return folder, False
 
 
-def _finished(run_dir: Path, data: Path) -> bool | None:
-    """True: finished on ``data``; False: can resume; None: nothing usable."""
-    from sonomtl.config import load_config
+def _finished(run_dir: Path, config: Any) -> bool | None:
+    """True: a finished run of ``config``; False: one that can resume; None: nothing usable
+    (no run, or a run of other settings: other sizes, data or weights)."""
+    from sonomtl.experiments.reuse import check_reusable
     from sonomtl.training.checkpoint import latest_checkpoint, read_metadata
 
-    if not (run_dir / "config.yaml").is_file():
-        return None
     try:
-        config = load_config(run_dir / "config.yaml")
+        if not check_reusable(run_dir, config):
+            return None
         paths = latest_checkpoint(run_dir)
     except InputError:
-        return None
-    if Path(str(config.data.root)).resolve() != data.resolve():
         return None
     if paths is None:
         return False
@@ -150,12 +149,12 @@ def _train(config_file: Path, run_dir: Path, data: Path, overrides: Sequence[str
     from sonomtl.config import load_config
     from sonomtl.training.run import train
 
-    state = None if fresh else _finished(run_dir, data)
+    config = load_config(config_file, [f"data.root={data}", *overrides])
+    state = None if fresh else _finished(run_dir, config)
     if state is True:
         return True
     if state is None and run_dir.exists():
         shutil.rmtree(run_dir)
-    config = load_config(config_file, [f"data.root={data}", *overrides])
     train(config, run_dir=run_dir, resume=state is False)
     return False
 

@@ -80,3 +80,20 @@ def test_the_demo_uses_the_official_sononet_weights_when_present(sononet_dir, mo
 
     monkeypatch.setenv("SONOMTL_SHARED_DATA", str(sononet_dir.parent))
     assert _pretrained_or_random(print) == []
+
+
+def test_a_finished_run_is_reused_only_for_the_very_config_it_was_trained_with(tmp_path):
+    from pathlib import Path
+
+    from sonomtl.config import load_config
+    from sonomtl.demo import _finished
+    from sonomtl.training.run import train
+
+    example = Path(__file__).resolve().parents[1] / "configs" / "example.yaml"
+    common = [f"out_dir={tmp_path}", "name=run", "trainer.progress_bar=false"]
+    config = load_config(example, [*common, "stages.pretrain.epochs=1"])
+    assert _finished(tmp_path / "run", config) is None  # nothing there yet
+    run_dir = train(config).run_dir
+    assert _finished(run_dir, config) is True
+    # other settings (e.g. after a change of the demo's sizes or configs): trained again
+    assert _finished(run_dir, load_config(example, [*common, "stages.pretrain.epochs=2"])) is None
