@@ -20,13 +20,17 @@ import numpy as np
 __all__ = ["decode_landmarks", "predict_dataset", "one_pass", "truth_points"]
 
 
-def decode_landmarks(heatmaps: Any, *, threshold: float = 0.75) -> np.ndarray:
+def decode_landmarks(
+    heatmaps: Any, *, threshold: float = 0.75, ellipse_axes: Sequence[tuple[int, ...]] = ()
+) -> np.ndarray:
     """``(N, L, H, W)`` heat maps -> ``(N, L, 2)`` points ``(x, y)`` in heat-map pixels.
 
     The weighted mean of the pixels above ``threshold``
     (:func:`sonomtl.data.heatmaps.decode_weighted_mean`); a map without a
     positive value (which that decoder leaves NaN) takes its brightest pixel,
-    so a prediction always exists.
+    so a prediction always exists. The four channels of each of
+    ``ellipse_axes`` are then chosen together
+    (:func:`sonomtl.data.ellipse_axes.decode_ellipse_axes`).
 
     Examples
     --------
@@ -47,6 +51,10 @@ def decode_landmarks(heatmaps: Any, *, threshold: float = 0.75) -> np.ndarray:
         rows, cols = np.unravel_index(flat, maps.shape[-2:])
         fallback = np.stack([cols, rows], axis=-1).astype(np.float64)
         points[missing] = fallback[missing]
+    if ellipse_axes:
+        from sonomtl.data.ellipse_axes import decode_ellipse_axes
+
+        points = decode_ellipse_axes(maps, points, ellipse_axes)
     return points
 
 
@@ -108,7 +116,8 @@ def predict_dataset(
                     views.extend(outputs["view_logits"].argmax(1).tolist())
                 if "heatmaps" in outputs:
                     found = decode_landmarks(outputs["heatmaps"].float().numpy(),
-                                             threshold=task.threshold)
+                                             threshold=task.threshold,
+                                             ellipse_axes=task.ellipse_axes)
                     points_in.append(found)
                     for k, geometry in enumerate(batch["geometry"]):
                         points_orig.append(Pipeline.from_dict(geometry).invert_points(found[k]))
@@ -155,7 +164,8 @@ def one_pass(
     with torch.no_grad():
         outputs = task.forward({task.generator: module}, batch)
     names = list(spec.landmarks)
-    found = decode_landmarks(outputs["heatmaps"].float().numpy(), threshold=task.threshold)
+    found = decode_landmarks(outputs["heatmaps"].float().numpy(), threshold=task.threshold,
+                             ellipse_axes=task.ellipse_axes)
     if "view_logits" in outputs:
         views = outputs["view_logits"].argmax(1).tolist()
     else:

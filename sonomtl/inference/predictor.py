@@ -242,12 +242,16 @@ class Predictor:
 
     def _landmarks(self, result: FramePrediction, heatmaps: np.ndarray, pipeline: Any,
                    spacing: tuple[float, float] | None, *, measure: bool) -> None:
+        from sonomtl.data.ellipse_axes import decode_ellipse_axes, ellipse_axes
         from sonomtl.data.heatmaps import decode_weighted_mean
         from sonomtl.metrics.landmarks import measurement_values_mm
 
         config = self.config
         names = list(config.landmark_names or ())
         model_points = decode_weighted_mean(heatmaps, threshold=config.heatmap_threshold)
+        axes = ellipse_axes(config.measurements, names)
+        if axes:
+            model_points = decode_ellipse_axes(heatmaps, model_points, axes)
         points = pipeline.invert_points(model_points)
         shown = set(names)
         if result.label is not None and config.view_landmarks:

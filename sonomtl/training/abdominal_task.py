@@ -294,11 +294,15 @@ class AbdominalTask(Task):
         self.pair_channels: list[tuple[int, int]] = []
         # heat-map channels of the dataset that the network predicts (all, or one task's)
         self.channels: list[int] | None = None
+        # output-channel positions of each ellipse measurement's four landmarks, decoded
+        # together (sonomtl.data.ellipse_axes)
+        self.ellipse_axes: list[tuple[int, int, int, int]] = []
 
     # ---- data ----------------------------------------------------------------------------
     def build_datasets(
         self, *, root: str | None, params: Mapping[str, Any], seed: int
     ) -> TaskDatasets:
+        from sonomtl.data.ellipse_axes import ellipse_axes
         from sonomtl.errors import InputError
 
         spec, _, datasets = load_split_datasets(root, params=params, seed=seed)
@@ -317,6 +321,7 @@ class AbdominalTask(Task):
             names = list(spec.landmark_tasks[self.landmark_task])
             self.channels = [spec.landmark_index(n) for n in names]
         self.pair_channels = self._pair_channels(names)
+        self.ellipse_axes = ellipse_axes(spec.measurements, names)
         if self.landmark_task is not None or self.annotated_only:
             train = self._annotated_subset(train, names)
             val = self._annotated_subset(val, names) if val is not None else None
