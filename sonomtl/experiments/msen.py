@@ -24,7 +24,6 @@ torch on one CPU thread (:data:`QUICK_THREADS`; docs/reproducing.md says why);
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -155,6 +154,19 @@ def _overrides(name: str, *, scale: str, data: Path, folds: int, fold: int, seed
     return items + list(extra)
 
 
+def _load_row_config(config_file: Path, items: list[str]) -> tuple[Any, list[str]]:
+    """A row's config with ``items``; D is made to see the frames G sees (after ``--set``)."""
+    from sonomtl.config import load_config
+
+    config = load_config(config_file, items)
+    frame_hw = list(config.data.params.get("input_hw", [240, 240]))
+    if "D" in config.modules and list(config.modules["D"].kwargs.get("input_hw", frame_hw)) \
+            != frame_hw:
+        items = [*items, f"modules.D.kwargs.input_hw=[{frame_hw[0]},{frame_hw[1]}]"]
+        config = load_config(config_file, items)
+    return config, items
+
+
 def _pretrained_twin(config: Any, out: Path, fold: int, *, exclude: str) -> str | None:
     """The row of this experiment whose finished fold run ``config`` can start from."""
     from sonomtl.training.fork import check_fork_source
@@ -283,7 +295,7 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
     from sonomtl.fileio import write_json, write_text
     from sonomtl.metrics.saliency import centre_bias_map
     from sonomtl.training.checkpoint import latest_checkpoint
-    from sonomtl.training.fork import STARTED_FROM
+    from sonomtl.training.fork import started_from
     from sonomtl.training.msen_task import resolve_weights_path
     from sonomtl.training.run import train
 
@@ -325,12 +337,7 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
                                extra=overrides)
             if adversarial[name] and adversarial_steps is not None:
                 items.append(f"stages.adversarial.steps={adversarial_steps}")
-            config = load_config(config_file, items)
-            frame_hw = list(config.data.params.get("input_hw", [240, 240]))
-            if "D" in config.modules and list(config.modules["D"].kwargs.get(
-                    "input_hw", frame_hw)) != frame_hw:  # D sees the frames G sees (--set)
-                items.append(f"modules.D.kwargs.input_hw=[{frame_hw[0]},{frame_hw[1]}]")
-                config = load_config(config_file, items)
+            config, items = _load_row_config(config_file, items)
             settings.setdefault(name, items)
             tic = time.perf_counter()
             run_dir = out / name / f"fold{fold}"
@@ -339,15 +346,13 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
             twin = None if reused else _pretrained_twin(config, out, fold, exclude=name)
             result = train(config, run_dir=run_dir, resume=reused,
                            start_from=None if twin is None else out / twin / f"fold{fold}")
-            started_from = None  # the row whose stages it skipped (this invocation or earlier)
-            if (run_dir / STARTED_FROM).is_file():
-                source = json.loads((run_dir / STARTED_FROM).read_text())["run"]
-                started_from = Path(source).parent.name
+            source = started_from(run_dir)  # by this invocation or an earlier one
+            source_row = None if source is None else source.parent.name
             pred = _predict(result, config)
             figures: dict[str, Any] = {
                 "train_s": result.timing["data_s"] + result.timing["step_s"],  # all invocations
                 "wall_s": time.perf_counter() - tic,  # this invocation, prediction included
-                "resumed": resumed, "started_from": started_from}
+                "resumed": resumed, "started_from": source_row}
             if "scores" in pred:
                 y_pred = pred["scores"].argmax(1)
                 figures["classification"] = fold_classification(pred["label"], y_pred,
@@ -374,7 +379,7 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
                               if k in ("f1", "NSS", "CC"))
             log(f"{name} fold {fold}: {shown} (training {figures['train_s']:.0f} s"
                 f"{', resumed' if resumed else ''}"
-                f"{f', after the stages of {started_from}' if started_from else ''}; "
+                f"{f', after the stages of {source_row}' if source_row else ''}; "
                 f"{figures['wall_s']:.0f} s now)")
 
     summaries: dict[str, dict[str, Any]] = {}

@@ -35,7 +35,7 @@ from sonomtl.training.checkpoint import (
     save_checkpoint,
 )
 
-__all__ = ["STARTED_FROM", "ForkSource", "check_fork_source", "write_fork"]
+__all__ = ["STARTED_FROM", "ForkSource", "check_fork_source", "started_from", "write_fork"]
 
 #: The file in a forked run's folder that names the run and step it started from.
 STARTED_FROM = "started_from.json"
@@ -124,6 +124,16 @@ def write_fork(run_dir: Path, source: ForkSource, *, modules: Mapping[str, nn.Mo
         state=source.state,
         keep_last=config.checkpoint.keep_last,
     )
+
+
+def started_from(run_dir: str | os.PathLike[str]) -> Path | None:
+    """The run folder a forked run started from (``None``: it trained all its stages)."""
+    import json
+
+    path = Path(run_dir) / STARTED_FROM
+    if not path.is_file():
+        return None
+    return Path(json.loads(path.read_text(encoding="utf-8"))["run"])
 
 
 def _ignored(key: str) -> bool:
