@@ -153,9 +153,13 @@ class Predictor:
     """A runner plus its inference config: frames in, :class:`FramePrediction` out."""
 
     def __init__(self, runner: Any, config: InferenceConfig, *, source: str = "") -> None:
+        from sonomtl.data.ellipse_axes import ellipse_axes
+
         self.runner = runner
         self.config = config
         self.source = source
+        # heat-map channels decoded together: the four points of each ellipse measurement
+        self._ellipse_axes = ellipse_axes(config.measurements, config.landmark_names or ())
 
     @property
     def backend(self) -> str:
@@ -242,16 +246,15 @@ class Predictor:
 
     def _landmarks(self, result: FramePrediction, heatmaps: np.ndarray, pipeline: Any,
                    spacing: tuple[float, float] | None, *, measure: bool) -> None:
-        from sonomtl.data.ellipse_axes import decode_ellipse_axes, ellipse_axes
+        from sonomtl.data.ellipse_axes import decode_ellipse_axes
         from sonomtl.data.heatmaps import decode_weighted_mean
         from sonomtl.metrics.landmarks import measurement_values_mm
 
         config = self.config
         names = list(config.landmark_names or ())
         model_points = decode_weighted_mean(heatmaps, threshold=config.heatmap_threshold)
-        axes = ellipse_axes(config.measurements, names)
-        if axes:
-            model_points = decode_ellipse_axes(heatmaps, model_points, axes)
+        if self._ellipse_axes:
+            model_points = decode_ellipse_axes(heatmaps, model_points, self._ellipse_axes)
         points = pipeline.invert_points(model_points)
         shown = set(names)
         if result.label is not None and config.view_landmarks:
