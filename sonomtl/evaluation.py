@@ -374,6 +374,7 @@ def evaluate_run(
     split: str = "test",
     out: str | os.PathLike[str] | None = None,
     batch_size: int | None = None,
+    flip_test: bool | None = None,
     log: Callable[[str], None] = lambda line: None,
 ) -> dict[str, Any]:
     """Evaluate a run; write ``results.json`` and ``figures/`` beside it; return the results.
@@ -391,6 +392,9 @@ def evaluate_run(
     batch_size
         Frames per forward pass (default the config's ``data.val_batch_size`` or
         ``data.batch_size``).
+    flip_test
+        Abdominal runs: average each frame's heat maps with its mirror image's
+        (``task.params.flip_test``; default: the run's config).
     log
         Receives one progress line.
     """
@@ -406,11 +410,15 @@ def evaluate_run(
     target = Path(out) if out is not None else run.run_dir / "results.json"
     figures = target.parent / "figures"
     title = run.run_dir.resolve().name
+    if flip_test is not None and not isinstance(run.task, AbdominalTask):
+        raise InputError("flip testing is for abdominal (landmark) runs", field="--flip-test")
     if isinstance(run.task, MSENTask):
         results, pred = msen_results(run, split=split, batch_size=size)
         if "attention" in pred and "truth" in pred:
             _write_attention_examples(figures, pred, title)
     elif isinstance(run.task, AbdominalTask):
+        if flip_test is not None:
+            run.task.params["flip_test"] = bool(flip_test)
         results, pred = abdominal_results(run, split=split, batch_size=size)
         _write_landmark_examples(figures, run.data_root, pred, title)
     else:
@@ -420,7 +428,8 @@ def evaluate_run(
     results["evaluation"] = {"run": str(run.run_dir), "task": run.config.task.name,
                              "checkpoint_step": run.step, "split": split,
                              "dataset": str(run.data_root),
-                             "frames": results["timing"]["frames"]}
+                             "frames": results["timing"]["frames"],
+                             "flip_test": getattr(run.task, "flip_permutation", None) is not None}
     write_json(target, results)
     log(f"{target}: {_headline(results)}")
     return results

@@ -12,6 +12,7 @@ _EXAMPLES = """
   sonomtl evaluate runs/demo/runs/msen
   sonomtl evaluate runs/demo/runs/abdominal --split all --out /tmp/abdominal-all/results.json
   sonomtl evaluate runs/msen_bce --data runs/data/sweeps --split test
+  sonomtl evaluate runs/hc18-cpu/MGCN_R --flip-test --out /tmp/hc18-flip/results.json
 """
 
 
@@ -38,6 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="results file (default: RUN_DIR/results.json); figures/ beside it")
     parser.add_argument("--batch-size", type=positive_int, default=None,
                         help="frames per forward pass (default: the config's)")
+    parser.add_argument("--flip-test", action=argparse.BooleanOptionalAction, default=None,
+                        help="abdominal runs: average each frame's heat maps with its mirror "
+                             "image's, the dataset's flip_pairs swapped (default: the config's "
+                             "task.params.flip_test)")
     parser.set_defaults(func=_run)
 
 
@@ -45,5 +50,5 @@ def _run(args: argparse.Namespace) -> int:
     from sonomtl.evaluation import evaluate_run
 
     evaluate_run(args.run_dir, data=args.data, split=args.split, out=args.out,
-                 batch_size=args.batch_size, log=print)
+                 batch_size=args.batch_size, flip_test=args.flip_test, log=print)
     return 0

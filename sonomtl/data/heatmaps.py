@@ -12,6 +12,10 @@ Decoding, for maps of shape ``(..., L, H, W)``:
   coordinates over pixels above ``threshold`` (paper 2, k = 0.75).
 * :func:`soft_coordinates`: the same in torch, differentiable (coordinate loss).
 
+:func:`merge_mirrored` is flip testing: the mean of a frame's maps and its
+mirror image's, mirrored back with the left/right landmarks swapped
+(:func:`mirrored_channels`).
+
 A map with no positive value has no location: the numpy decoders give NaN.
 When no pixel exceeds the threshold, the weighted mean falls back to the
 brightest pixel (a decoder must answer; a loss must stay finite).
@@ -29,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "landmarks_to_heatmaps", "sigma_px_from_mm", "decode_argmax", "decode_weighted_mean",
-    "soft_coordinates",
+    "soft_coordinates", "merge_mirrored", "mirrored_channels",
 ]
 
 
@@ -176,6 +180,57 @@ def decode_weighted_mean(heatmaps: np.ndarray, *, threshold: float = 0.75) -> np
     none_above = ~(total > 0)
     out[none_above] = fallback[none_above]
     return out
+
+
+def mirrored_channels(flip_pairs: Any, names: Any) -> list[int]:
+    """Where each of ``names``' maps lies in a mirrored frame's output: ``flip_pairs`` swapped.
+
+    Raises ``ValueError`` when a landmark's partner is not among ``names``
+    (a network that predicts only one side cannot be flip-tested).
+
+    Examples
+    --------
+    >>> mirrored_channels([("ofd_1", "ofd_2")], ["bpd_1", "ofd_2", "ofd_1"])
+    [0, 2, 1]
+    """
+    names = list(names)
+    partner: dict[str, str] = {}
+    for left, right in flip_pairs:
+        partner[left], partner[right] = right, left
+    missing = sorted(n for n in names if partner.get(n, n) not in names)
+    if missing:
+        raise ValueError(f"the flip partners of {missing} are not among the landmarks {names}")
+    return [names.index(partner.get(n, n)) for n in names]
+
+
+def merge_mirrored(
+    heatmaps: np.ndarray, mirrored: np.ndarray, permutation: Any
+) -> np.ndarray:
+    """The mean of ``heatmaps`` and ``mirrored`` mirrored back: flip testing.
+
+    ``mirrored`` are the maps of the horizontally flipped frames ``(N, L, H, W)``:
+    channel ``permutation[c]`` of the flipped frame holds landmark ``c`` (a
+    left/right pair swaps under the flip, as in training's augmentation:
+    :func:`mirrored_channels`), and its column
+    ``W - 1 - x`` is column ``x`` of the frame. Mirrored back, a model that is
+    exactly flip-equivariant gives the same maps twice.
+
+    Examples
+    --------
+    >>> maps = np.zeros((1, 2, 1, 4)); maps[0, 0, 0, 0] = 1.0  # landmark 0 at x = 0
+    >>> flipped = np.zeros((1, 2, 1, 4)); flipped[0, 1, 0, 3] = 0.5  # its pair's channel, x = 3
+    >>> merge_mirrored(maps, flipped, [1, 0])[0, :, 0].tolist()
+    [[0.75, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
+    """
+    maps, other = np.asarray(heatmaps), np.asarray(mirrored)
+    if maps.ndim != 4 or maps.shape != other.shape:
+        raise ValueError(f"heatmaps and mirrored must be equal (N, L, H, W) arrays, got "
+                         f"{maps.shape} and {other.shape}")
+    order = np.asarray(permutation, dtype=np.int64)
+    if sorted(order.tolist()) != list(range(maps.shape[1])):
+        raise ValueError(f"permutation must reorder the {maps.shape[1]} channels, got "
+                         f"{order.tolist()}")
+    return 0.5 * (maps + other[:, order, :, ::-1])
 
 
 def soft_coordinates(heatmaps: torch.Tensor, *, threshold: float) -> torch.Tensor:

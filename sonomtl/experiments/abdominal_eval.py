@@ -2,6 +2,8 @@
 
 * :func:`decode_landmarks`: heat maps -> points (paper 2's thresholded weighted
   mean, k = 0.75; the brightest pixel where no pixel reaches a positive value).
+* :func:`network_outputs`: a batch's outputs as arrays, from one forward pass
+  (with the task's ``flip_test``, of the frames and their mirror images).
 * :func:`predict_dataset`: one forward pass per batch over a dataset; view ids
   and landmark points mapped back to original-image pixels through each
   sample's preprocessing geometry.
@@ -17,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["decode_landmarks", "predict_dataset", "one_pass", "truth_points"]
+__all__ = ["decode_landmarks", "network_outputs", "predict_dataset", "one_pass", "truth_points"]
 
 
 def decode_landmarks(
@@ -58,6 +60,31 @@ def decode_landmarks(
     return points
 
 
+def network_outputs(module: Any, task: Any, batch: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """``module``'s outputs for ``batch`` as float arrays, from one forward pass without gradients.
+
+    With the task's ``flip_test`` (``task.flip_permutation``) the pass takes
+    the frames and their mirror images together; the heat maps are the mean of
+    both (:func:`sonomtl.data.heatmaps.merge_mirrored`), the other outputs the
+    frames' own.
+    """
+    import torch
+
+    from sonomtl.data.heatmaps import merge_mirrored
+
+    permutation = task.flip_permutation
+    count = len(batch["image"])
+    if permutation is not None:
+        batch = {**batch, "image": torch.cat([batch["image"], batch["image"].flip(-1)])}
+    with torch.no_grad():
+        raw = task.forward({task.generator: module}, batch)
+    outputs = {name: value[:count].float().numpy() for name, value in raw.items()}
+    if permutation is not None and "heatmaps" in raw:
+        maps = raw["heatmaps"].float().numpy()
+        outputs["heatmaps"] = merge_mirrored(maps[:count], maps[count:], permutation)
+    return outputs
+
+
 def truth_points(
     records: Sequence[Any], landmark_names: Sequence[str], *, second: bool = False
 ) -> np.ndarray:
@@ -96,8 +123,6 @@ def predict_dataset(
         ``None``), ``points_input`` (``(N, L, 2)`` model-input pixels or ``None``)
         and ``points`` (the same in original-image pixels).
     """
-    import torch
-
     from sonomtl.data.preprocess import Pipeline
 
     if batch_size < 1:
@@ -106,21 +131,19 @@ def predict_dataset(
     module.eval()
     indices, views, points_in, points_orig = [], [], [], []
     try:
-        with torch.no_grad():
-            for start in range(0, len(dataset), batch_size):
-                batch = task.collate([dataset[k] for k in range(start, min(start + batch_size,
-                                                                             len(dataset)))])
-                outputs = task.forward({task.generator: module}, batch)
-                indices.extend(int(i) for i in batch["index"])
-                if "view_logits" in outputs:
-                    views.extend(outputs["view_logits"].argmax(1).tolist())
-                if "heatmaps" in outputs:
-                    found = decode_landmarks(outputs["heatmaps"].float().numpy(),
-                                             threshold=task.threshold,
-                                             ellipse_axes=task.ellipse_axes)
-                    points_in.append(found)
-                    for k, geometry in enumerate(batch["geometry"]):
-                        points_orig.append(Pipeline.from_dict(geometry).invert_points(found[k]))
+        for start in range(0, len(dataset), batch_size):
+            batch = task.collate([dataset[k] for k in range(start, min(start + batch_size,
+                                                                         len(dataset)))])
+            outputs = network_outputs(module, task, batch)
+            indices.extend(int(i) for i in batch["index"])
+            if "view_logits" in outputs:
+                views.extend(outputs["view_logits"].argmax(1).tolist())
+            if "heatmaps" in outputs:
+                found = decode_landmarks(outputs["heatmaps"], threshold=task.threshold,
+                                         ellipse_axes=task.ellipse_axes)
+                points_in.append(found)
+                for k, geometry in enumerate(batch["geometry"]):
+                    points_orig.append(Pipeline.from_dict(geometry).invert_points(found[k]))
     finally:
         module.train(was_training)
     return {
@@ -155,16 +178,13 @@ def one_pass(
         original-image pixels (only the landmarks of the predicted view) and
         ``measurements_mm`` ``{name: value}`` (the measurements those landmarks define).
     """
-    import torch
-
     from sonomtl.data.preprocess import Pipeline
     from sonomtl.metrics.landmarks import measurement_values_mm
 
     module.eval()
-    with torch.no_grad():
-        outputs = task.forward({task.generator: module}, batch)
+    outputs = network_outputs(module, task, batch)
     names = list(spec.landmarks)
-    found = decode_landmarks(outputs["heatmaps"].float().numpy(), threshold=task.threshold,
+    found = decode_landmarks(outputs["heatmaps"], threshold=task.threshold,
                              ellipse_axes=task.ellipse_axes)
     if "view_logits" in outputs:
         views = outputs["view_logits"].argmax(1).tolist()

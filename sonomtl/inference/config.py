@@ -11,7 +11,9 @@ Keys a training task may put in ``preprocessing`` (all optional; the model's
 ``normalisation`` (``"sononet"``, ``"zscore"``, ``"minmax"``, ``{"mean", "std"}``
 or ``null``), ``mask_rects``, ``class_names`` (or ``classes``),
 ``landmark_names`` (or ``landmarks``), ``view_landmarks``, ``measurements``
-(``{name: {type, landmarks}}`` as in ``dataset.yaml``), ``heatmap_threshold``.
+(``{name: {type, landmarks}}`` as in ``dataset.yaml``), ``heatmap_threshold``,
+``flip_test_permutation`` (flip testing: channel ``p[c]`` of a mirrored frame's
+heat maps holds landmark ``c``; ``null``: one pass over the frame alone).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class InferenceConfig:
     view_landmarks: dict[str, tuple[str, ...]] = field(default_factory=dict)
     measurements: dict[str, dict[str, Any]] = field(default_factory=dict)
     heatmap_threshold: float = 0.75
+    flip_test_permutation: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -69,6 +72,13 @@ class InferenceConfig:
         _check_normalisation(self.normalisation)
         if not 0.0 <= float(self.heatmap_threshold) < 1.0:
             raise ValueError(f"heatmap_threshold must be in [0, 1), got {self.heatmap_threshold!r}")
+        if self.flip_test_permutation is not None:
+            order = tuple(int(v) for v in self.flip_test_permutation)
+            count = len(self.landmark_names) if self.landmark_names is not None else len(order)
+            if sorted(order) != list(range(count)):
+                raise ValueError(f"flip_test_permutation must reorder the {count} landmark "
+                                 f"channels, got {list(order)}")
+            fix(self, "flip_test_permutation", order)
         if self.class_names is not None:
             fix(self, "class_names", tuple(self.class_names))
         if self.landmark_names is not None:
@@ -204,6 +214,7 @@ def config_from_model(
             view_landmarks=dict(view_landmarks or {}),
             measurements=dict(measurements or {}),
             heatmap_threshold=float(pre.get("heatmap_threshold", 0.75)),
+            flip_test_permutation=pre.get("flip_test_permutation"),
         )
     except (TypeError, ValueError, KeyError) as error:
         raise InputError(f"malformed preprocessing: {error}", file=file) from None

@@ -169,6 +169,23 @@ class Predictor:
         """Raw outputs of a preprocessed batch ``(N, in_chans, h, w)``."""
         return self.runner(batch)
 
+    def outputs(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """The outputs predictions are read from: :meth:`run`'s, or with flip testing
+        (``config.flip_test_permutation``) those of the batch and its mirror image in
+        one call, the heat maps merged (:func:`sonomtl.data.heatmaps.merge_mirrored`)."""
+        from sonomtl.data.heatmaps import merge_mirrored
+
+        order = self.config.flip_test_permutation
+        if order is None:
+            return self.run(batch)
+        count = len(batch)
+        raw = self.run(np.concatenate([batch, batch[..., ::-1]]))
+        outputs = {name: value[:count] for name, value in raw.items()}
+        if "heatmaps" in raw:
+            outputs["heatmaps"] = merge_mirrored(raw["heatmaps"][:count], raw["heatmaps"][count:],
+                                                 order)
+        return outputs
+
     def predict_frames(
         self,
         images: Sequence[np.ndarray],
@@ -203,7 +220,7 @@ class Predictor:
             pipelines.append(pipeline)
         batch = np.stack(inputs)
         try:
-            outputs = self.run(batch)
+            outputs = self.outputs(batch)
         except (RuntimeError, ValueError) as error:  # torch and onnxruntime: shape errors
             if is_out_of_memory(error):
                 raise InputError(f"out of memory for a batch of {len(batch)} frames of "

@@ -45,6 +45,12 @@ landmarks gives the discriminator identical real and fake inputs.
     (:func:`sonomtl.losses.landmarks.match_interchangeable_pairs`), so a rule
     that flips (an axis near vertical, or rotated across it by augmentation)
     does not give similar frames contradicting targets. Default none.
+``flip_test``
+    At evaluation and prediction, average each frame's heat maps with those of
+    its mirror image, mirrored back with ``dataset.yaml``'s ``flip_pairs``
+    swapped (both frames in one forward pass; view scores from the frame
+    itself). For networks trained with flips. Default false (the paper's
+    single pass).
 ``intensity_mean`` / ``intensity_std``
     ``x = (grey - mean) / std`` on grey levels in [0, 255] (default 0 / 255:
     the zero padding stays zero).
@@ -106,6 +112,7 @@ _TASK_PARAMS = {
     "intensity_mean",
     "intensity_std",
     "interchangeable_pairs",
+    "flip_test",
 }
 _DATA_PARAMS = {
     "input_size",
@@ -297,6 +304,8 @@ class AbdominalTask(Task):
         # output-channel positions of each ellipse measurement's four landmarks, decoded
         # together (sonomtl.data.ellipse_axes)
         self.ellipse_axes: list[tuple[int, int, int, int]] = []
+        # flip testing: channel flip_permutation[c] of a mirrored frame's maps is landmark c
+        self.flip_permutation: list[int] | None = None
 
     # ---- data ----------------------------------------------------------------------------
     def build_datasets(
@@ -322,6 +331,7 @@ class AbdominalTask(Task):
             self.channels = [spec.landmark_index(n) for n in names]
         self.pair_channels = self._pair_channels(names)
         self.ellipse_axes = ellipse_axes(spec.measurements, names)
+        self.flip_permutation = self._flip_permutation(names)
         if self.landmark_task is not None or self.annotated_only:
             train = self._annotated_subset(train, names)
             val = self._annotated_subset(val, names) if val is not None else None
@@ -348,6 +358,22 @@ class AbdominalTask(Task):
             if set(pair) <= set(names):
                 out.append((list(names).index(pair[0]), list(names).index(pair[1])))
         return out
+
+    def _flip_permutation(self, names: Sequence[str]) -> list[int] | None:
+        """For ``flip_test``: channel ``p[c]`` of a mirrored frame's maps holds landmark ``c``."""
+        from sonomtl.data.heatmaps import mirrored_channels
+        from sonomtl.errors import InputError
+
+        field = "task.params.flip_test"
+        wanted = self.params.get("flip_test", False)
+        if not isinstance(wanted, bool):
+            raise InputError(f"expected true or false, got {wanted!r}", field=field)
+        if not wanted:
+            return None
+        try:
+            return mirrored_channels(self.spec.flip_pairs, names)
+        except ValueError as error:
+            raise InputError(str(error), field=field) from None
 
     def _annotated_subset(self, dataset: Any, names: Sequence[str]) -> Any:
         wanted = set(names)
@@ -390,6 +416,7 @@ class AbdominalTask(Task):
                              if set(m.landmarks) <= set(names)},
             "normalisation": {"mean": self.intensity_mean, "std": self.intensity_std},
             "heatmap_threshold": self.threshold,
+            "flip_test_permutation": self.flip_permutation,
         }
 
     # ---- modules -------------------------------------------------------------------------

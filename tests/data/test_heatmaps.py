@@ -12,6 +12,8 @@ from sonomtl.data.heatmaps import (
     decode_argmax,
     decode_weighted_mean,
     landmarks_to_heatmaps,
+    merge_mirrored,
+    mirrored_channels,
     sigma_px_from_mm,
     soft_coordinates,
 )
@@ -145,3 +147,35 @@ def test_bad_arguments_name_the_argument() -> None:
         soft_coordinates(torch.zeros(3, 4, 5), threshold=0.5)
     with pytest.raises(ValueError, match="heatmaps"):
         decode_argmax(np.zeros((4, 4)))
+
+
+# ---- flip testing ----------------------------------------------------------------------------
+
+def test_a_mirrored_frames_maps_put_each_landmark_back_where_the_frame_has_it() -> None:
+    # landmarks left (2, 1), right (8, 3) and tip (5, 0) on a 4 x 10 frame; mirrored, x -> 9 - x
+    # and the left/right channels swap
+    points = np.array([[2.0, 1.0], [8.0, 3.0], [5.0, 0.0]])
+    order = mirrored_channels([("left", "right")], ["left", "right", "tip"])
+    assert order == [1, 0, 2]
+    mirrored_points = np.array([[9.0 - x, y] for x, y in points])[order]
+    own = landmarks_to_heatmaps(points, hw=(4, 10), sigma_px=1.0)[None]
+    mirrored = landmarks_to_heatmaps(mirrored_points, hw=(4, 10), sigma_px=1.0)[None]
+    merged = merge_mirrored(own, mirrored, order)
+    np.testing.assert_array_equal(merged, own)  # an exactly flip-equivariant "model"
+    np.testing.assert_allclose(decode_argmax(merged)[0], points)
+    # a model that is not equivariant: the mean of both answers, channel by channel
+    shifted = landmarks_to_heatmaps(mirrored_points + [1.0, 0.0], hw=(4, 10), sigma_px=1.0)[None]
+    merged = merge_mirrored(own, shifted, order)
+    assert merged[0, 0, 1, 1] == pytest.approx(0.5 * (own[0, 0, 1, 1] + shifted[0, 1, 1, 8]))
+    # the two peaks, at x = 2 and x = 1, average to x = 1.5
+    assert decode_weighted_mean(merged, threshold=0.1)[0, 0, 0] == pytest.approx(1.5)
+
+
+def test_flip_testing_refuses_a_one_sided_network_and_mismatched_maps() -> None:
+    with pytest.raises(ValueError, match=r"partners of \['left'\]"):
+        mirrored_channels([("left", "right")], ["left", "tip"])
+    maps = np.zeros((1, 2, 3, 3))
+    with pytest.raises(ValueError, match="reorder the 2 channels"):
+        merge_mirrored(maps, maps, [0, 0])
+    with pytest.raises(ValueError, match="equal"):
+        merge_mirrored(maps, maps[:, :1], [0, 1])

@@ -212,6 +212,13 @@ def test_a_missing_dataset_exits_2_naming_data_root(msen_run, tmp_path, capsys):
     assert "data.root" in capsys.readouterr().err
 
 
+@pytest.mark.slow
+def test_flip_testing_an_msen_run_exits_2_naming_the_option(msen_run, capsys):
+    assert main(["evaluate", str(msen_run.run_dir), "--flip-test"]) == 2
+    err = capsys.readouterr().err
+    assert "--flip-test" in err and len(err.strip().splitlines()) == 1
+
+
 def test_unknown_split_is_refused(tmp_path):
     from sonomtl.errors import InputError
     from sonomtl.evaluation import evaluate_run

@@ -1,9 +1,9 @@
 """A trained abdominal-task checkpoint predicts as its evaluation scored it.
 
 The checkpoint carries the task's own preprocessing (intensity normalisation,
-decoder threshold) and its dataset's measurements (HC18: OFD, BPD, HC), so
-``predict`` neither falls back to the paper's defaults nor sees other grey
-levels than training did.
+decoder threshold, flip testing) and its dataset's measurements (HC18: OFD, BPD,
+HC), so ``predict`` neither falls back to the paper's defaults nor sees other
+grey levels than training did.
 """
 
 from __future__ import annotations
@@ -47,6 +47,48 @@ def test_checkpoint_carries_the_tasks_preprocessing_and_measurements(hc18_run):
     assert config.landmark_names == ("ofd_1", "ofd_2", "bpd_1", "bpd_2")
     assert set(config.measurements) == {"OFD", "BPD", "HC"}
     assert config.measurements["HC"]["type"] == "ellipse_circumference"
+    assert config.flip_test_permutation == (1, 0, 2, 3)  # the shipped config: ofd_1 <-> ofd_2
+
+
+def test_flip_testing_averages_each_frame_with_its_mirror_image(hc18_run, tmp_path, capsys):
+    import json
+
+    import torch
+
+    from sonomtl.cli import main
+    from sonomtl.evaluation import load_run
+    from sonomtl.experiments.abdominal_eval import network_outputs
+    from sonomtl.training.abdominal_task import load_split_datasets
+
+    run = load_run(hc18_run)
+    task, params = run.task, run.config.data.params
+    task.build_datasets(root=str(run.data_root), params=params, seed=run.config.seed)
+    _, _, datasets = load_split_datasets(str(run.data_root), params=params, seed=run.config.seed,
+                                         augment_train=False)
+    test = datasets["test"]
+    batch = task.collate([test[k] for k in range(len(test))])
+    net = {task.generator: run.module}
+    with torch.no_grad():  # two separate passes, by hand
+        own = task.forward(net, batch)["heatmaps"].numpy()
+        flipped = task.forward(net, {"image": batch["image"].flip(-1)})["heatmaps"].numpy()
+    merged = network_outputs(run.module, task, batch)["heatmaps"]
+    expected = 0.5 * (own + flipped[:, [1, 0, 2, 3], :, ::-1])
+    np.testing.assert_allclose(merged, expected, atol=1e-5)
+    assert np.abs(merged - own).max() > 1e-2  # the tiny network is far from flip-equivariant
+    task.params["flip_test"] = False
+    task.build_datasets(root=str(run.data_root), params=params, seed=run.config.seed)
+    np.testing.assert_allclose(network_outputs(run.module, task, batch)["heatmaps"], own,
+                               atol=1e-6)
+    # the command line: the config's flip testing by default, --no-flip-test for one pass
+    points = {}
+    for flag in ("--flip-test", "--no-flip-test"):
+        out = tmp_path / flag / "results.json"
+        assert main(["evaluate", str(hc18_run), flag, "--out", str(out)]) == 0, \
+            capsys.readouterr().err
+        results = json.loads(out.read_text())
+        assert results["evaluation"]["flip_test"] is (flag == "--flip-test")
+        points[flag] = results["landmarks"]["point_error_mm"]["mean"]["mean"]
+    assert points["--flip-test"] != points["--no-flip-test"]
 
 
 def test_predict_gives_the_evaluated_landmarks_and_the_datasets_measurements(hc18_run):
@@ -80,3 +122,26 @@ def test_predict_gives_the_evaluated_landmarks_and_the_datasets_measurements(hc1
             assert result.measurements_mm[name] == pytest.approx(float(expected[name][0]),
                                                                  rel=1e-6)
     assert compared >= len(names)
+
+
+def test_the_exported_onnx_file_flip_tests_as_the_checkpoint_does(hc18_run, tmp_path):
+    from sonomtl.data.io import read_frame
+    from sonomtl.evaluation import abdominal_results, load_run
+    from sonomtl.inference.config import prepare_frame
+    from sonomtl.inference.export import export_onnx
+    from sonomtl.inference.predictor import load_model, load_predictor
+
+    module, config, _ = load_model(hc18_run)
+    export_onnx(module, config, tmp_path / "hc18.onnx")
+    onnx, torch_ = load_predictor(tmp_path / "hc18.onnx"), load_predictor(hc18_run)
+    assert onnx.config.flip_test_permutation == (1, 0, 2, 3)
+    run = load_run(hc18_run)
+    _, evaluated = abdominal_results(run, split="test")
+    frames = [read_frame(run.data_root, record) for record in evaluated["records"]]
+    batch = np.stack([prepare_frame(image, config, spacing_mm=spacing)[0]
+                      for image, spacing in frames])
+    merged = onnx.outputs(batch)["heatmaps"]
+    # (the decoded points are not compared: this tiny network's merged head maps peak below
+    # the threshold, and their arg-max pixels tie to 1e-7)
+    np.testing.assert_allclose(merged, torch_.outputs(batch)["heatmaps"], atol=1e-5)
+    assert np.abs(merged - onnx.run(batch)["heatmaps"]).max() > 1e-2
