@@ -104,6 +104,22 @@ _COMPARISONS = (
     ("msen_bce", "msen_mse", "saliency", "NSS"),
     ("msen_bce_gan", "msen_bce", "saliency", "NSS"),
     ("msen_mse_gan", "msen_mse", "saliency", "NSS"),
+    # "all M-SEN models ... outperform the SonoNet models"
+    ("msen_bce_gan", "sononet32", "classification", "f1"),
+    ("msen_bce", "sononet32", "classification", "f1"),
+    # M-SEN BCE + GAN "competitive to" SonoEyeNet-Late FT (p = 0.692), which needs gaze at
+    # inference; SS-cls Net "similar to" it
+    ("msen_bce_gan", "sonoeyenet_late_ft", "classification", "f1"),
+    ("ss_cls", "sonoeyenet_late_ft", "classification", "f1"),
+    # M-SEN BCE + GAN "outperforms ... SS-att BCE and SS-att MSE in IG and NSS, but not in CC",
+    # and each M-SEN row's maps against the single-task ones of the same loss (Table 2)
+    ("msen_bce_gan", "ss_att_bce", "saliency", "NSS"),
+    ("msen_bce_gan", "ss_att_bce", "saliency", "IG"),
+    ("msen_bce_gan", "ss_att_bce", "saliency", "CC"),
+    ("msen_bce_gan", "ss_att_mse", "saliency", "NSS"),
+    ("msen_bce_gan", "ss_att_mse", "saliency", "IG"),
+    ("msen_bce", "ss_att_bce", "saliency", "NSS"),
+    ("msen_mse", "ss_att_mse", "saliency", "NSS"),
     # the ablation rows, when run
     ("msen_bce_gan", "sononet16_blocks3", "classification", "f1"),
     ("msen_bce", "sononet16_blocks3", "classification", "f1"),

@@ -18,7 +18,7 @@ def test_tiny_experiment_writes_both_tables_with_numbers_in_range(tmp_path, caps
     assert main(["synth", "sweeps", "--out", str(data), "--subjects", "4", "--frames", "10",
                  "--no-video", "--seed", "3"]) == 0
     status = main(["experiment", "msen", "--data", str(data), "--out", str(out), "--folds", "2",
-                   "--rows", "msen_bce", "sononet16", "sononet16_scratch", "--set",
+                   "--rows", "msen_bce", "sononet16", "sononet16_scratch", "ss_att_bce", "--set",
                    "stages.pretrain.epochs=1", "data.params.input_hw=[32,32]",
                    "data.batch_size=4"])
     assert status == 0, capsys.readouterr().err
@@ -38,7 +38,10 @@ def test_tiny_experiment_writes_both_tables_with_numbers_in_range(tmp_path, caps
         for value in row[2:8]:
             assert 0.0 <= value <= 100.0
     table2 = results["tables"]["table2"]
-    assert [r[0] for r in table2["rows"]] == ["M-SEN BCE", "Centre bias (baseline)"]
+    assert [r[0] for r in table2["rows"]] == ["M-SEN BCE", "SS-att BCE", "Centre bias (baseline)"]
+    # Table 2's claim: the multi-task maps against the single-task ones of the same loss
+    assert {("msen_bce", "ss_att_bce", "NSS")} == {
+        (c["a"], c["b"], c["metric"]) for c in results["comparisons"] if c["b"] == "ss_att_bce"}
     cols = table2["columns"]
     for row in table2["rows"]:
         assert -1.0 <= row[cols.index("CC")] <= 1.0
@@ -67,8 +70,8 @@ def test_tiny_experiment_writes_both_tables_with_numbers_in_range(tmp_path, caps
     assert (out / "msen_bce" / "fold1" / "metrics.csv").is_file()
     assert "Table 1" in (out / "tables.md").read_text()
     with np.load(out / "figures" / "attention_examples.npz", allow_pickle=False) as grid:
-        assert grid["predictions"].shape[0] == 1 and grid["frames"].shape[1:] == (32, 32)
-        assert grid["model_names"].tolist() == ["M-SEN BCE"]
+        assert grid["predictions"].shape[0] == 2 and grid["frames"].shape[1:] == (32, 32)
+        assert grid["model_names"].tolist() == ["M-SEN BCE", "SS-att BCE"]
 
     # interrupted after msen_bce fold 0: the same command resumes, finished folds only predict
     import shutil
