@@ -94,23 +94,23 @@ def _choose(maps: np.ndarray, points: np.ndarray, axis: tuple[int, int, int, int
         return
     # a map's own point, or one of its other peaks (the peak the point lies on is not
     # re-positioned: where the crossing needs no other peak, the points stay as decoded)
-    options = [[points[c], *(p for p in _peaks(maps[c])
-                             if np.linalg.norm(p - points[c]) > _REFINE_RADIUS_PX)]
+    options = [[(p, _height(maps[c], p))
+                for p in (points[c], *(p for p in _peaks(maps[c])
+                                       if np.linalg.norm(p - points[c]) > _REFINE_RADIUS_PX))]
                for c in axis]
     best, best_score = None, -np.inf
     for combo in itertools.product(*options):
-        a1, a2, b1, b2 = combo
+        (a1, _), (a2, _), (b1, _), (b2, _) = combo
         major, minor = float(np.linalg.norm(a2 - a1)), float(np.linalg.norm(b2 - b1))
         if major < 1.0 or minor < 1.0:
             continue
         apart = float(np.linalg.norm((a1 + a2) / 2 - (b1 + b2) / 2)) / (0.25 * (major + minor))
         skew = abs(float(np.dot(a2 - a1, b2 - b1))) / (major * minor)
-        height = sum(_height(maps[c], p) for c, p in zip(axis, combo))
-        score = height - penalty_weight * (apart + skew)
+        score = sum(height for _, height in combo) - penalty_weight * (apart + skew)
         if score > best_score + 1e-9:  # ties keep the earlier option (the map's own point)
             best, best_score = combo, score
     if best is not None:
-        for c, p in zip(axis, best):
+        for c, (p, _) in zip(axis, best):
             points[c] = p
 
 
