@@ -8,7 +8,7 @@
 3. simulate abdominal views with landmarks (:func:`sonomtl.data.synthetic.generate_abdominal`);
 4. train M-SEN with its adversarial stage (``configs/demo/msen.yaml``);
 5. train the abdominal multi-task network MGCN_R (``configs/demo/abdominal.yaml``);
-6. evaluate both on their held-out subjects (:func:`sonomtl.evaluation.evaluate_run`);
+6. evaluate both on their held-out subjects (:func:`sonomtl.evaluation.evaluate.evaluate_run`);
 7. export the M-SEN generator to ONNX and benchmark it, PyTorch against ONNX Runtime
    (``runs/msen/benchmark.json``);
 8. write ``report.html`` covering both runs and the benchmark.
@@ -340,7 +340,7 @@ def run_demo(
     reused_runs: dict[str, bool] = {}
 
     def evaluate() -> bool:
-        from sonomtl.evaluation import evaluate_run
+        from sonomtl.evaluation.evaluate import evaluate_run
 
         reused = True
         for name in ("msen", "abdominal"):

@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sonomtl.evaluation import evaluate_run
+    from sonomtl.evaluation.evaluate import evaluate_run
 
     evaluate_run(args.run_dir, data=args.data, split=args.split, out=args.out,
                  batch_size=args.batch_size, flip_test=args.flip_test, log=print)

@@ -30,6 +30,7 @@ __all__ = [
     "find_leakage",
     "read_splits",
     "require_no_leakage",
+    "split_records",
     "subject_holdout",
     "subject_kfold",
     "write_splits",
@@ -242,3 +243,20 @@ def read_splits(path: str | os.PathLike[str],
                 positions.extend(by_subject[str(subject)])
         splits[field] = np.array(sorted(positions), dtype=np.int64)
     return splits
+
+
+def split_records(
+    records: Sequence[Any], *, test_fraction: float, val_fraction: float, seed: int
+) -> dict[str, np.ndarray]:
+    """Subject-level ``train`` / ``val`` / ``test`` record positions (``val`` may be empty).
+
+    The test subjects are drawn first (``test_fraction`` of all subjects,
+    stratified by label), then ``val_fraction`` of the remaining subjects.
+    """
+    train, test = subject_holdout(records, test_fraction=test_fraction, seed=seed)
+    val = np.zeros(0, dtype=np.int64)
+    if val_fraction > 0:
+        rest = [records[i] for i in train]
+        inner_train, inner_val = subject_holdout(rest, test_fraction=val_fraction, seed=seed + 1)
+        train, val = train[inner_train], train[inner_val]
+    return {"train": np.asarray(train), "val": np.asarray(val), "test": np.asarray(test)}

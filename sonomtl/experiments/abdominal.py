@@ -21,7 +21,7 @@ then predicts the held-out subjects and writes into ``out``:
   MGCN_R on the same test frames).
 
 Table 1 scores landmarks on the channels of each image's *true* view (landmark
-detection alone, as the paper's table); :func:`~sonomtl.experiments.abdominal_eval.one_pass`
+detection alone, as the paper's table); :func:`~sonomtl.evaluation.abdominal.one_pass`
 is the deployed path (predicted view, its landmarks, its measurements).
 
 A model whose run folder already holds a finished checkpoint is not trained
@@ -155,7 +155,7 @@ def _configure(
 def _fit_batch_size(config: Any, records: Sequence[Any], names: Sequence[str],
                     log: Callable[[str], None]) -> None:
     """Shrink the batch of a single-task run whose training images are fewer than one batch."""
-    from sonomtl.training.abdominal_task import split_records
+    from sonomtl.data.splits import split_records
 
     params = config.data.params
     train = split_records(records, test_fraction=float(params.get("test_fraction", 0.2)),

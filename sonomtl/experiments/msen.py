@@ -200,35 +200,14 @@ def _pretrained_twin(config: Any, out: Path, fold: int, *, exclude: str) -> str 
 
 def _predict(result: Any, config: Any) -> dict[str, np.ndarray]:
     """Predictions of the trained modules on the held-out fold (eval mode, no gradients)."""
-    import torch
-    from torch.utils.data import DataLoader
+    from sonomtl.evaluation.msen import predict_msen
 
     task = result.task
     params = dict(config.data.params, validate=True)
     val = task.build_datasets(root=config.data.root, params=params, seed=config.seed).val
     modules = {n: m.eval() for n, m in result.modules.items()}
-    device = next(next(iter(modules.values())).parameters()).device
-    loader = DataLoader(val, batch_size=config.data.val_batch_size or config.data.batch_size,
-                        shuffle=False, collate_fn=task.collate)
-    parts: dict[str, list[np.ndarray]] = {}
-    subjects: list[str] = []
-    with torch.no_grad():
-        for batch in loader:
-            subjects.extend(batch["subject"])
-            batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
-            outputs = task.predict(modules, batch)
-            outputs["label"] = batch["label"]
-            outputs["index"] = batch["index"]
-            outputs["image"] = batch["image"][:, 0]
-            if "attention" in batch:
-                outputs["truth"] = batch["attention"][:, 0]
-            if "fixation_map" in batch:
-                outputs["fixations"] = batch["fixation_map"][:, 0]
-            for key, value in outputs.items():
-                parts.setdefault(key, []).append(value.detach().cpu().numpy())
-    out = {k: np.concatenate(v) for k, v in parts.items()}
-    out["subject"] = np.asarray(subjects, dtype=object)
-    return out
+    return predict_msen(task, modules, val,
+                        batch_size=config.data.val_batch_size or config.data.batch_size)
 
 
 def run_msen_experiment(
@@ -378,7 +357,7 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
             if "attention" in pred:
                 hw = pred["attention"].shape[1:]
                 figures["saliency"] = fold_saliency(pred["attention"], pred["truth"],
-                                                    fixation_maps=pred.get("fixations"),
+                                                    fixation_maps=pred.get("fixation_map"),
                                                     baseline_map=centre_bias_map(hw))
                 maps_by_row.setdefault(name, {}).update(
                     {int(i): (im, t, a) for i, im, t, a in
@@ -387,7 +366,7 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
                 if len(bias_folds) == fold:  # once per fold, on the first map model's frames
                     bias = np.broadcast_to(centre_bias_map(hw), pred["truth"].shape)
                     bias_folds.append({"saliency": fold_saliency(
-                        bias, pred["truth"], fixation_maps=pred.get("fixations"),
+                        bias, pred["truth"], fixation_maps=pred.get("fixation_map"),
                         baseline_map=centre_bias_map(hw))})
             per_fold[name].append(figures)
             shown = ", ".join(f"{k} {v:.2f}" for section in ("classification", "saliency")

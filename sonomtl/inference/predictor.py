@@ -153,7 +153,7 @@ class Predictor:
     """A runner plus its inference config: frames in, :class:`FramePrediction` out."""
 
     def __init__(self, runner: Any, config: InferenceConfig, *, source: str = "") -> None:
-        from sonomtl.data.ellipse_axes import ellipse_axes
+        from sonomtl.decoding.ellipse_axes import ellipse_axes
 
         self.runner = runner
         self.config = config
@@ -172,19 +172,14 @@ class Predictor:
     def outputs(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """The outputs predictions are read from: :meth:`run`'s, or with flip testing
         (``config.flip_test_permutation``) those of the batch and its mirror image in
-        one call, the heat maps merged (:func:`sonomtl.data.heatmaps.merge_mirrored`)."""
-        from sonomtl.data.heatmaps import merge_mirrored
+        one call, the heat maps merged (:func:`sonomtl.decoding.landmarks.merge_flip_outputs`)."""
+        from sonomtl.decoding.landmarks import merge_flip_outputs
 
         order = self.config.flip_test_permutation
         if order is None:
             return self.run(batch)
-        count = len(batch)
         raw = self.run(np.concatenate([batch, batch[..., ::-1]]))
-        outputs = {name: value[:count] for name, value in raw.items()}
-        if "heatmaps" in raw:
-            outputs["heatmaps"] = merge_mirrored(raw["heatmaps"][:count], raw["heatmaps"][count:],
-                                                 order)
-        return outputs
+        return merge_flip_outputs(raw, count=len(batch), permutation=order)
 
     def predict_frames(
         self,
@@ -263,31 +258,18 @@ class Predictor:
 
     def _landmarks(self, result: FramePrediction, heatmaps: np.ndarray, pipeline: Any,
                    spacing: tuple[float, float] | None, *, measure: bool) -> None:
-        from sonomtl.data.ellipse_axes import decode_ellipse_axes
-        from sonomtl.data.heatmaps import decode_weighted_mean
-        from sonomtl.metrics.landmarks import measurement_values_mm
+        from sonomtl.decoding.landmarks import decode_landmarks, frame_answer, shown_landmarks
 
         config = self.config
         names = list(config.landmark_names or ())
-        model_points = decode_weighted_mean(heatmaps, threshold=config.heatmap_threshold)
-        if self._ellipse_axes:
-            model_points = decode_ellipse_axes(heatmaps, model_points, self._ellipse_axes)
-        points = pipeline.invert_points(model_points)
-        shown = set(names)
-        if result.label is not None and config.view_landmarks:
-            shown = set(config.view_landmarks.get(result.label, ()))
-        for name, xy in zip(names, points):
-            ok = name in shown and bool(np.all(np.isfinite(xy)))
-            result.landmarks[name] = [float(xy[0]), float(xy[1])] if ok else None
-        if not (measure and spacing is not None and config.measurements):
-            return
-        wanted = {k: v for k, v in config.measurements.items()
-                  if all(result.landmarks.get(n) is not None for n in v["landmarks"])}
-        if not wanted:
-            return
-        values = measurement_values_mm(points[None], landmark_names=names, measurements=wanted,
-                                       spacing_mm=spacing)
-        result.measurements_mm = {k: float(v[0]) for k, v in values.items()}
+        model_points = decode_landmarks(heatmaps, threshold=config.heatmap_threshold,
+                                        ellipse_axes=self._ellipse_axes)
+        shown = shown_landmarks(result.label, config.view_landmarks, names)
+        landmarks, measurements = frame_answer(
+            pipeline.invert_points(model_points), names=names, shown=shown,
+            measurements=config.measurements, spacing_mm=spacing if measure else None)
+        result.landmarks = {name: landmarks.get(name) for name in names}
+        result.measurements_mm = measurements
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

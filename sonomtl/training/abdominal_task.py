@@ -97,7 +97,6 @@ __all__ = [
     "AbdominalTask",
     "LOSS_TERMS",
     "load_split_datasets",
-    "split_records",
     "with_encoder_layers",
 ]
 
@@ -171,25 +170,6 @@ def with_encoder_layers(module: nn.Module, layers: Sequence[int]) -> nn.Module:
     return module
 
 
-def split_records(
-    records: Sequence[Any], *, test_fraction: float, val_fraction: float, seed: int
-) -> dict[str, np.ndarray]:
-    """Subject-level ``train`` / ``val`` / ``test`` record positions (``val`` may be empty).
-
-    The test subjects are drawn first (``test_fraction`` of all subjects,
-    stratified by label), then ``val_fraction`` of the remaining subjects.
-    """
-    from sonomtl.data.splits import subject_holdout
-
-    train, test = subject_holdout(records, test_fraction=test_fraction, seed=seed)
-    val = np.zeros(0, dtype=np.int64)
-    if val_fraction > 0:
-        rest = [records[i] for i in train]
-        inner_train, inner_val = subject_holdout(rest, test_fraction=val_fraction, seed=seed + 1)
-        train, val = train[inner_train], train[inner_val]
-    return {"train": np.asarray(train), "val": np.asarray(val), "test": np.asarray(test)}
-
-
 def load_split_datasets(
     root: str, *, params: Mapping[str, Any], seed: int, augment_train: bool = True
 ) -> tuple[Any, list[Any], dict[str, Any]]:
@@ -221,6 +201,8 @@ def load_split_datasets(
         changes["target_spacing_mm"] = float(params["target_spacing_mm"])
     if changes:
         spec = dataclasses.replace(spec, **changes)
+    from sonomtl.data.splits import split_records
+
     splits = split_records(
         records,
         test_fraction=float(params.get("test_fraction", 0.2)),
@@ -277,6 +259,7 @@ class AbdominalTask(Task):
     See the module documentation for the parameters.
     """
 
+    kind = "abdominal"
     loss_terms = LOSS_TERMS
 
     def __init__(self, *, params: Mapping[str, Any]) -> None:
@@ -302,7 +285,7 @@ class AbdominalTask(Task):
         # heat-map channels of the dataset that the network predicts (all, or one task's)
         self.channels: list[int] | None = None
         # output-channel positions of each ellipse measurement's four landmarks, decoded
-        # together (sonomtl.data.ellipse_axes)
+        # together (sonomtl.decoding.ellipse_axes)
         self.ellipse_axes: list[tuple[int, int, int, int]] = []
         # flip testing: channel flip_permutation[c] of a mirrored frame's maps is landmark c
         self.flip_permutation: list[int] | None = None
@@ -311,7 +294,7 @@ class AbdominalTask(Task):
     def build_datasets(
         self, *, root: str | None, params: Mapping[str, Any], seed: int
     ) -> TaskDatasets:
-        from sonomtl.data.ellipse_axes import ellipse_axes
+        from sonomtl.decoding.ellipse_axes import ellipse_axes
         from sonomtl.errors import InputError
 
         spec, _, datasets = load_split_datasets(root, params=params, seed=seed)

@@ -285,6 +285,8 @@ def _split(records: Sequence[Any], *, folds: int, fold: int, seed: int) -> tuple
 class MSENTask(Task):
     """The M-SEN task (see the module docstring for ``task.params`` and ``data.params``)."""
 
+    kind = "msen"
+
     def __init__(self, *, params: Mapping[str, Any]) -> None:
         super().__init__(params=params)
         unknown = set(self.params) - _TASK_PARAMS

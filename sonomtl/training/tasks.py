@@ -66,6 +66,10 @@ class Task:
         The config's ``task.params`` (free-form, task-specific).
     """
 
+    #: What evaluation and inference make of the task's generator: ``"msen"`` (attention +
+    #: plane), ``"abdominal"`` (views + landmarks) or ``"generic"`` (neither).
+    kind: str = "generic"
+
     #: Loss terms :meth:`generator_losses` computes (the engine adds the adversarial
     #: term); ``None``: not declared, an unknown term fails at the stage's first step.
     loss_terms: tuple[str, ...] | None = None

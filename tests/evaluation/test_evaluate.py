@@ -104,7 +104,8 @@ def test_msen_results_equal_an_independent_computation_on_the_trained_modules(ms
 def test_abdominal_point_and_measurement_errors_equal_a_hand_computation(abdominal_run,
                                                                           tmp_path, capsys):
     from sonomtl.data.manifest import load_dataset
-    from sonomtl.evaluation import abdominal_results, load_run
+    from sonomtl.evaluation.abdominal import abdominal_results
+    from sonomtl.evaluation.runs import load_run
 
     run_dir = abdominal_run.run_dir
     out = tmp_path / "eval" / "results.json"
@@ -150,7 +151,8 @@ def test_a_single_task_run_is_scored_on_its_own_landmarks_only(abdominal_run, tm
     # SFCN predicts one task's channels; the other views' landmarks are not scored as (0, 0)
     from sonomtl.config import load_config
     from sonomtl.data.manifest import load_dataset
-    from sonomtl.evaluation import abdominal_results, load_run
+    from sonomtl.evaluation.abdominal import abdominal_results
+    from sonomtl.evaluation.runs import load_run
     from sonomtl.training.run import train
 
     data = load_run(abdominal_run.run_dir).data_root
@@ -179,7 +181,7 @@ def test_a_single_task_run_is_scored_on_its_own_landmarks_only(abdominal_run, tm
 
 def test_saliency_section_scores_maps_on_every_frame_with_truth_and_fixations_where_fixated():
     # as the M-SEN experiment's Table 2: CC/SIM over non-empty ground truth, NSS over fixations
-    from sonomtl.evaluation import saliency_section
+    from sonomtl.evaluation.msen import saliency_section
     from sonomtl.metrics.saliency import compute_cc, compute_sim
 
     rng = np.random.default_rng(3)
@@ -221,7 +223,7 @@ def test_flip_testing_an_msen_run_exits_2_naming_the_option(msen_run, capsys):
 
 def test_unknown_split_is_refused(tmp_path):
     from sonomtl.errors import InputError
-    from sonomtl.evaluation import evaluate_run
+    from sonomtl.evaluation.evaluate import evaluate_run
 
     with pytest.raises(InputError, match="unknown split"):
         evaluate_run(tmp_path, split="train")

@@ -36,8 +36,9 @@ class _Oracle(torch.nn.Module):
 
 def test_true_heatmaps_give_original_landmarks_and_measurements_within_a_millimetre(
         tiny_abdominal):
-    from sonomtl.experiments.abdominal_eval import predict_dataset, truth_points
-    from sonomtl.experiments.abdominal_scoring import original_spacing, score_models
+    from sonomtl.evaluation.abdominal import predict_dataset, truth_points
+    from sonomtl.evaluation.abdominal_scoring import original_spacing
+    from sonomtl.experiments.abdominal_scoring import score_models
     from sonomtl.training.abdominal_task import AbdominalTask, load_split_datasets
 
     params = {"input_size": 128, "target_spacing_mm": 2.0, "test_fraction": 0.5}
@@ -128,8 +129,8 @@ def test_seed_changes_the_split_and_stage_or_module_overrides_skip_configs_witho
 
 
 def test_one_pass_returns_the_predicted_views_landmarks_and_measurements(tiny_abdominal):
-    from sonomtl.experiments.abdominal_eval import one_pass
-    from sonomtl.experiments.abdominal_scoring import original_spacing
+    from sonomtl.evaluation.abdominal import one_pass
+    from sonomtl.evaluation.abdominal_scoring import original_spacing
     from sonomtl.metrics.landmarks import measurement_values_mm
     from sonomtl.training.abdominal_task import AbdominalTask, load_split_datasets
 

@@ -56,8 +56,8 @@ def test_flip_testing_averages_each_frame_with_its_mirror_image(hc18_run, tmp_pa
     import torch
 
     from sonomtl.cli import main
-    from sonomtl.evaluation import load_run
-    from sonomtl.experiments.abdominal_eval import network_outputs
+    from sonomtl.evaluation.abdominal import network_outputs
+    from sonomtl.evaluation.runs import load_run
     from sonomtl.training.abdominal_task import load_split_datasets
 
     run = load_run(hc18_run)
@@ -93,7 +93,8 @@ def test_flip_testing_averages_each_frame_with_its_mirror_image(hc18_run, tmp_pa
 
 def test_predict_gives_the_evaluated_landmarks_and_the_datasets_measurements(hc18_run):
     from sonomtl.data.io import read_frame
-    from sonomtl.evaluation import abdominal_results, load_run
+    from sonomtl.evaluation.abdominal import abdominal_results
+    from sonomtl.evaluation.runs import load_run
     from sonomtl.inference.predictor import load_predictor
     from sonomtl.metrics.landmarks import measurement_values_mm
 
@@ -126,7 +127,8 @@ def test_predict_gives_the_evaluated_landmarks_and_the_datasets_measurements(hc1
 
 def test_the_exported_onnx_file_flip_tests_as_the_checkpoint_does(hc18_run, tmp_path):
     from sonomtl.data.io import read_frame
-    from sonomtl.evaluation import abdominal_results, load_run
+    from sonomtl.evaluation.abdominal import abdominal_results
+    from sonomtl.evaluation.runs import load_run
     from sonomtl.inference.config import prepare_frame
     from sonomtl.inference.export import export_onnx
     from sonomtl.inference.predictor import load_model, load_predictor

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from sonomtl.data.ellipse_axes import decode_ellipse_axes, ellipse_axes
 from sonomtl.data.heatmaps import decode_weighted_mean
+from sonomtl.decoding.ellipse_axes import decode_ellipse_axes, ellipse_axes
 from sonomtl.metrics.landmarks import ellipse_circumference_mm
 
 # a head 40 px long and 24 px wide centred on (32, 30), its long axis along the rows
