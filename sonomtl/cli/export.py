@@ -52,7 +52,6 @@ def _export(args: argparse.Namespace) -> int:
     from sonomtl.inference.export import (
         MAX_OPSET,
         MIN_OPSET,
-        SONONET_INT8,
         dataset_frames,
         export_onnx,
     )
@@ -73,9 +72,7 @@ def _export(args: argparse.Namespace) -> int:
     validation = None
     if args.validation is not None:
         validation = dataset_frames(args.validation, config)
-    # SonoNet's first and adaptation convs stay fp32 in int8 (docs/deployment.md)
-    tuned = SONONET_INT8 if args.dtype == "int8" and config.architecture == "sononet16" else {}
     report = export_onnx(module, config, args.out, dtype=args.dtype, opset=args.opset,
-                         calibration=calibration, validation=validation, **tuned)
+                         calibration=calibration, validation=validation)
     print(json.dumps(report.to_dict(), indent=2))
     return 0

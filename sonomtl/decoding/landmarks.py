@@ -6,9 +6,11 @@ predict``, ONNX files and the server share:
 * :func:`decode_landmarks`: paper 2's thresholded weighted mean (k = 0.75) of
   each map; **a map with no pixel above the threshold takes its brightest
   pixel, and so does a map with no positive value at all**: a network that
-  predicts a landmark always places it, and :func:`peak_heights` says how sure
-  it was (the map's maximum; a target peak is 1). Then the four channels of each
-  ellipse measurement are chosen together (:mod:`sonomtl.decoding.ellipse_axes`).
+  predicts a landmark always places it (pixels tied with the brightest to
+  rounding give their centroid: :func:`brightest_pixel`), and
+  :func:`peak_heights` says how sure it was (the map's maximum; a target peak
+  is 1). Then the four channels of each ellipse measurement are chosen
+  together (:mod:`sonomtl.decoding.ellipse_axes`).
 * :func:`merge_flip_outputs`: the outputs of a batch of frames followed by their
   mirror images, as the frames' outputs with the heat maps merged
   (:func:`sonomtl.data.heatmaps.merge_mirrored`).
@@ -25,12 +27,18 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "brightest_pixel",
     "decode_landmarks",
     "peak_heights",
     "merge_flip_outputs",
     "shown_landmarks",
     "frame_answer",
+    "softmax",
 ]
+
+
+#: Pixels within this fraction of a map's range of its maximum tie for the brightest.
+_TIE_FRACTION = 1e-5
 
 
 def decode_landmarks(
@@ -39,7 +47,7 @@ def decode_landmarks(
     """``(..., L, H, W)`` heat maps -> ``(..., L, 2)`` points ``(x, y)`` in heat-map pixels.
 
     Never NaN: a map without a pixel above ``threshold`` (and one without a
-    positive value) takes its brightest pixel.
+    positive value) takes its brightest pixel (:func:`brightest_pixel`).
 
     Examples
     --------
@@ -54,17 +62,44 @@ def decode_landmarks(
     if maps.ndim < 3:
         raise ValueError(f"heatmaps must have shape (..., L, H, W), got {maps.shape}")
     points = decode_weighted_mean(maps, threshold=threshold)
-    missing = np.isnan(points).any(axis=-1)
-    if missing.any():
-        rows, cols = maps.shape[-2:]
-        flat = maps.reshape(*maps.shape[:-2], rows * cols).argmax(axis=-1)
-        brightest = np.stack([flat % cols, flat // cols], axis=-1).astype(np.float64)
-        points[missing] = brightest[missing]
+    none_above = ~(maps > threshold).any(axis=(-2, -1))
+    if none_above.any():
+        points[none_above] = brightest_pixel(maps)[none_above]
     if ellipse_axes:
         from sonomtl.decoding.ellipse_axes import decode_ellipse_axes
 
         points = decode_ellipse_axes(maps, points, ellipse_axes)
     return points
+
+
+def brightest_pixel(heatmaps: Any) -> np.ndarray:
+    """Each map's brightest pixel ``(x, y)``, ``(..., L, H, W) -> (..., L, 2)``.
+
+    Pixels within ``1e-5`` of the map's range of its maximum count as tied and
+    their centroid is taken: a smooth (upsampled) map can have neighbours equal
+    to 1e-7, and which of them a batched convolution, ONNX Runtime or another
+    batch size makes the larger is rounding, not the network.
+
+    Examples
+    --------
+    >>> maps = np.zeros((2, 2, 4)); maps[0] -= 1.0; maps[0, 1, 2] = -0.5
+    >>> maps[1, 0, 1] = maps[1, 0, 2] = 0.3; maps[1, 0, 2] += 1e-9  # a tie to rounding
+    >>> brightest_pixel(maps).tolist()
+    [[2.0, 1.0], [1.5, 0.0]]
+    """
+    maps = np.asarray(heatmaps, dtype=np.float64)
+    if maps.ndim < 3:
+        raise ValueError(f"heatmaps must have shape (..., L, H, W), got {maps.shape}")
+    rows, cols = maps.shape[-2:]
+    flat = maps.reshape(*maps.shape[:-2], rows * cols)
+    top = flat.max(axis=-1, keepdims=True)
+    span = top - flat.min(axis=-1, keepdims=True)
+    tied = (flat >= top - _TIE_FRACTION * span).astype(np.float64)
+    count = tied.sum(axis=-1)
+    index = np.arange(rows * cols)
+    x = (tied * (index % cols)).sum(axis=-1) / count
+    y = (tied * (index // cols)).sum(axis=-1) / count
+    return np.stack([x, y], axis=-1)
 
 
 def peak_heights(heatmaps: Any) -> np.ndarray:
@@ -106,6 +141,19 @@ def merge_flip_outputs(
         maps = np.asarray(raw["heatmaps"])
         outputs["heatmaps"] = merge_mirrored(maps[:count], maps[count:], permutation)
     return outputs
+
+
+def softmax(logits: Any) -> np.ndarray:
+    """Class probabilities of logits ``(..., C)``, computed in float64.
+
+    Examples
+    --------
+    >>> softmax([[0.0, np.log(3.0)]]).round(6).tolist()
+    [[0.25, 0.75]]
+    """
+    values = np.asarray(logits, dtype=np.float64)
+    shifted = np.exp(values - values.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def shown_landmarks(

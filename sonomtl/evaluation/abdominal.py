@@ -30,6 +30,7 @@ __all__ = [
     "network_outputs",
     "one_pass",
     "predict_dataset",
+    "frame_lines",
     "truth_points",
     "write_landmark_examples",
 ]
@@ -96,17 +97,18 @@ def predict_dataset(
     -------
     dict
         ``index`` (record positions, ``(N,)``), ``view`` (``(N,)`` class ids or
-        ``None``), ``points_input`` (``(N, L, 2)`` model-input pixels or ``None``)
+        ``None``), ``probabilities`` (``(N, C)`` view probabilities or ``None``),
+        ``points_input`` (``(N, L, 2)`` model-input pixels or ``None``)
         and ``points`` (the same in original-image pixels).
     """
     from sonomtl.data.preprocess import Pipeline
-    from sonomtl.decoding.landmarks import decode_landmarks
+    from sonomtl.decoding.landmarks import decode_landmarks, softmax
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     was_training = module.training
     module.eval()
-    indices, views, points_in, points_orig = [], [], [], []
+    indices, views, probabilities, points_in, points_orig = [], [], [], [], []
     try:
         for start in range(0, len(dataset), batch_size):
             batch = task.collate([dataset[k] for k in range(start, min(start + batch_size,
@@ -115,6 +117,7 @@ def predict_dataset(
             indices.extend(int(i) for i in batch["index"])
             if "view_logits" in outputs:
                 views.extend(outputs["view_logits"].argmax(1).tolist())
+                probabilities.append(softmax(outputs["view_logits"]))
             if "heatmaps" in outputs:
                 found = decode_landmarks(outputs["heatmaps"], threshold=task.threshold,
                                          ellipse_axes=task.ellipse_axes)
@@ -126,6 +129,7 @@ def predict_dataset(
     return {
         "index": np.asarray(indices, dtype=np.int64),
         "view": np.asarray(views, dtype=np.int64) if views else None,
+        "probabilities": np.concatenate(probabilities) if probabilities else None,
         "points_input": np.concatenate(points_in) if points_in else None,
         "points": np.stack(points_orig) if points_orig else None,
     }
@@ -228,8 +232,11 @@ def abdominal_results(
     human = score_human(spec=spec, records=split_records)
     if human:
         results["human"] = human
+    probabilities = None
+    if parts[0]["probabilities"] is not None:
+        probabilities = np.concatenate([p["probabilities"] for p in parts])
     return results, {"index": index, "points": points, "landmark_names": names,
-                     "records": split_records, "spec": spec}
+                     "probabilities": probabilities, "records": split_records, "spec": spec}
 
 
 def write_landmark_examples(folder: Path, data_root: Path, pred: Mapping[str, Any],
@@ -270,3 +277,39 @@ def write_landmark_examples(folder: Path, data_root: Path, pred: Mapping[str, An
     if not examples:
         return None
     return write_json(folder / "landmark_examples.json", {"examples": examples})
+
+
+def frame_lines(pred: Mapping[str, Any], config: Any) -> list[dict[str, Any]]:
+    """Each evaluated frame as ``sonomtl predict`` writes it: a ``predictions.jsonl`` record.
+
+    ``pred`` is :func:`abdominal_results`'s second value, ``config`` the run's
+    :class:`~sonomtl.inference.config.InferenceConfig`: the class and landmark
+    names, the landmarks each view shows and the measurements are the ones the
+    deployed model uses, and so is the decoding (:mod:`sonomtl.decoding.landmarks`).
+    """
+    from sonomtl.decoding.landmarks import frame_answer, shown_landmarks
+
+    names = list(pred["landmark_names"])
+    lines = []
+    for k, record in enumerate(pred["records"]):
+        line: dict[str, Any] = {"source": record.source, "frame": record.frame,
+                                "row": record.row}
+        label, probabilities = None, {}
+        if pred["probabilities"] is not None:
+            probs = pred["probabilities"][k]
+            classes = config.class_names or tuple(f"class_{i}" for i in range(len(probs)))
+            probabilities = {name: float(p) for name, p in zip(classes, probs)}
+            label = classes[int(np.argmax(probs))]
+        line.update(label=label, probabilities=probabilities)
+        if pred["points"] is not None and names:
+            landmarks, measurements = frame_answer(
+                pred["points"][k], names=names,
+                shown=shown_landmarks(label, config.view_landmarks, names),
+                measurements=config.measurements, spacing_mm=record.spacing_mm)
+            line["landmarks"] = {name: landmarks.get(name) for name in names}
+            if measurements:
+                line["measurements_mm"] = measurements
+        if record.spacing_mm is not None:
+            line["spacing_mm"] = [float(v) for v in record.spacing_mm]
+        lines.append(line)
+    return lines

@@ -8,11 +8,16 @@ config), predicts, and writes (docs/data-format.md, "Run and experiment folders"
 * ``results.json`` (:func:`sonomtl.metrics.results.build_results`):
   ``classification``; ``saliency`` for attention models (against the
   samples' recorded ``fixation_map`` when the dataset has fixation points, see
-  :func:`saliency_section`);
+  :func:`sonomtl.evaluation.msen.saliency_section`);
   ``landmarks`` with point errors and measurement errors in mm for the
   abdominal task, and ``human`` (second annotator against the first) when the
   split has second annotations; ``timing``; ``model``; plus ``evaluation``
   (run, checkpoint step, split, dataset, frames);
+* ``predictions.jsonl``: each evaluated frame as ``sonomtl predict`` writes it
+  (``label``, ``probabilities``; for landmark models the ``landmarks`` of the
+  predicted view and their ``measurements_mm``), with its manifest ``row``;
+  decoded by :mod:`sonomtl.decoding`, so ``predict`` on the same frame and
+  checkpoint gives the same answer;
 * ``figures/attention_examples.npz`` (M-SEN) or ``figures/landmark_examples.json``
   and its frame PNGs (abdominal), beside ``results.json``.
 
@@ -23,6 +28,7 @@ and ``val`` its validation subjects (``val_fraction`` > 0); ``all`` is every row
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -30,9 +36,12 @@ from typing import Any
 
 from sonomtl.errors import InputError
 
-__all__ = ["SPLITS", "evaluate_run"]
+__all__ = ["PREDICTIONS_FILE", "SPLITS", "evaluate_run"]
 
 SPLITS: tuple[str, ...] = ("test", "val", "all")
+#: Per-frame answers, beside ``results.json``, one JSON object a line as ``sonomtl predict``
+#: writes them, plus the frame's manifest ``row``.
+PREDICTIONS_FILE = "predictions.jsonl"
 
 
 def evaluate_run(
@@ -67,7 +76,8 @@ def evaluate_run(
         Receives one progress line.
     """
     from sonomtl.evaluation.runs import load_run
-    from sonomtl.fileio import write_json
+    from sonomtl.fileio import write_json, write_text
+    from sonomtl.inference.config import config_from_model
 
     if split not in SPLITS:
         raise InputError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}",
@@ -80,19 +90,30 @@ def evaluate_run(
     kind = _kind_of(run)
     if flip_test is not None and kind != "abdominal":
         raise InputError("flip testing is for abdominal (landmark) runs", field="--flip-test")
+    config = config_from_model(getattr(run.module, "default_cfg", {}) or {}, run.preprocessing,
+                               file=run.run_dir)
     if kind == "msen":
-        from sonomtl.evaluation.msen import msen_results, write_attention_examples
+        from sonomtl.data.manifest import load_dataset
+        from sonomtl.evaluation.msen import frame_lines, msen_results, write_attention_examples
 
         results, pred = msen_results(run, split=split, batch_size=size)
         if "attention" in pred and "truth" in pred:
             write_attention_examples(figures, pred, title)
+        lines = frame_lines(pred, load_dataset(run.data_root)[1], config)
     else:
-        from sonomtl.evaluation.abdominal import abdominal_results, write_landmark_examples
+        from sonomtl.evaluation.abdominal import (
+            abdominal_results,
+            frame_lines,
+            write_landmark_examples,
+        )
 
         if flip_test is not None:
             run.task.params["flip_test"] = bool(flip_test)
         results, pred = abdominal_results(run, split=split, batch_size=size)
         write_landmark_examples(figures, run.data_root, pred, title)
+        lines = frame_lines(pred, config)
+    write_text(target.parent / PREDICTIONS_FILE,
+               "".join(json.dumps(line) + "\n" for line in lines))
     results["evaluation"] = {"run": str(run.run_dir), "task": run.config.task.name,
                              "checkpoint_step": run.step, "split": split,
                              "dataset": str(run.data_root),

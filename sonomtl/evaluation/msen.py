@@ -8,7 +8,7 @@ model's maps as the paper's Table 2.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,13 @@ import numpy as np
 
 from sonomtl.errors import InputError
 
-__all__ = ["msen_results", "predict_msen", "saliency_section", "write_attention_examples"]
+__all__ = [
+    "frame_lines",
+    "msen_results",
+    "predict_msen",
+    "saliency_section",
+    "write_attention_examples",
+]
 
 _EXAMPLES = 4
 
@@ -175,3 +181,27 @@ def write_attention_examples(folder: Path, pred: Mapping[str, np.ndarray], name:
                  predictions=pred["attention"][ranked][None].astype(np.float32),
                  model_names=np.array([name]))
     return path
+
+
+def frame_lines(pred: Mapping[str, np.ndarray], records: Sequence[Any],
+                config: Any) -> list[dict[str, Any]]:
+    """Each evaluated frame as ``sonomtl predict`` writes it: ``label`` and ``probabilities``.
+
+    ``pred`` is :func:`predict_msen`'s output (its ``index`` are positions in
+    ``records``), ``config`` the run's
+    :class:`~sonomtl.inference.config.InferenceConfig` (class names). The
+    attention map is scored on the model's input grid, so its peak in frame
+    pixels is left to ``predict``.
+    """
+    lines = []
+    scores = pred.get("scores")
+    for k, index in enumerate(pred["index"]):
+        record = records[int(index)]
+        line: dict[str, Any] = {"source": record.source, "frame": record.frame,
+                                "row": record.row, "label": None, "probabilities": {}}
+        if scores is not None:
+            classes = config.class_names or tuple(f"class_{i}" for i in range(scores.shape[1]))
+            line["probabilities"] = {name: float(p) for name, p in zip(classes, scores[k])}
+            line["label"] = classes[int(np.argmax(scores[k]))]
+        lines.append(line)
+    return lines

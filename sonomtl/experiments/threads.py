@@ -19,16 +19,11 @@ def torch_threads(threads: int | None, *, scale: str) -> Iterator[int | None]:
     ``None`` means :data:`QUICK_THREADS` for the ``quick`` scale and torch's own
     setting otherwise. Yields the thread count in force (``None``: unchanged).
     """
-    import torch
+    from sonomtl.inference.device import torch_threads as scoped
 
     if threads is None and scale == "quick":
         threads = QUICK_THREADS
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise ValueError(f"threads: expected a positive int, got {threads!r}")
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with scoped(threads):
         yield threads
-    finally:
-        torch.set_num_threads(previous)

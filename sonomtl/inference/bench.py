@@ -93,17 +93,7 @@ def benchmark(
     file runs as it was exported (its ``sonomtl_dtype``), and a different
     ``dtype`` is refused. ``device`` is ``cpu`` (default), ``cuda`` or ``cuda:N``.
     """
-    import dataclasses
-
-    import torch
-
-    from sonomtl.inference.device import onnx_providers, resolve_device
-    from sonomtl.inference.predictor import (
-        OnnxRunner,
-        TorchRunner,
-        load_model,
-        read_onnx_config,
-    )
+    from sonomtl.inference.device import onnx_providers, resolve_device, torch_threads
 
     if backend not in ("torch", "onnx"):
         raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
@@ -125,8 +115,21 @@ def benchmark(
     torch_device = resolve_device(device) if backend == "torch" else None
     if backend == "onnx":
         onnx_providers(device)
-    if threads:
-        torch.set_num_threads(int(threads))
+    threads = int(threads) if threads else None
+    with torch_threads(threads):  # restored after, so the caller's setting stays its own
+        return _bench(text, backend=backend, dtype=dtype, batch=batch, threads=threads,
+                      iters=iters, warmup=warmup, device=device, torch_device=torch_device,
+                      input_hw=input_hw)
+
+
+def _bench(text: str, *, backend: str, dtype: str, batch: int, threads: int | None, iters: int,
+           warmup: int, device: Any, torch_device: Any, input_hw: Any) -> dict[str, Any]:
+    import dataclasses
+
+    import torch
+
+    from sonomtl.inference.predictor import OnnxRunner, TorchRunner, load_model, read_onnx_config
+
     result: dict[str, Any] = {"model": text, "backend": backend, "dtype": dtype,
                               "device": _device_name(torch_device, device),
                               "batch_size": batch, "threads": threads or torch.get_num_threads(),

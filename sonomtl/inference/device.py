@@ -9,11 +9,13 @@ whose GPU build (``onnxruntime-gpu``) is a separate package.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from sonomtl.errors import InputError
 
-__all__ = ["DTYPES", "resolve_device", "onnx_providers", "is_out_of_memory"]
+__all__ = ["DTYPES", "resolve_device", "onnx_providers", "is_out_of_memory", "torch_threads"]
 
 #: Precisions the PyTorch runner offers: fp16 is autocast on a CUDA device.
 DTYPES = ("fp32", "fp16")
@@ -69,3 +71,33 @@ def is_out_of_memory(error: BaseException) -> bool:
     ``OutOfMemoryError`` and onnxruntime's allocation failures say so in words), which a
     smaller batch cures, unlike an input size the network cannot take."""
     return "out of memory" in str(error).lower()
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[int]:
+    """Run the block with ``threads`` torch intra-op threads, then restore the previous count.
+
+    ``None`` (or 0) leaves torch's setting alone. Yields the count in force.
+
+    Examples
+    --------
+    >>> import torch
+    >>> before = torch.get_num_threads()
+    >>> with torch_threads(1) as inside:
+    ...     inside, torch.get_num_threads()
+    (1, 1)
+    >>> torch.get_num_threads() == before
+    True
+    """
+    import torch
+
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or threads < 0):
+        raise ValueError(f"threads: expected a positive int, got {threads!r}")
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(previous)

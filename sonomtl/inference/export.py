@@ -44,6 +44,7 @@ __all__ = [
     "FP32_TOLERANCE",
     "MAX_OPSET",
     "MIN_OPSET",
+    "INT8_POLICIES",
     "SONONET_INT8",
     "ExportReport",
     "export_onnx",
@@ -58,6 +59,10 @@ CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 #: two adaptation convs (+ the spatial mean after them) in fp32, MinMax calibration.
 SONONET_INT8: dict[str, Any] = {"keep_fp32_first": 1, "keep_fp32_last": 2,
                                 "calibration_method": "minmax"}
+#: The int8 options :func:`export_onnx` uses for an architecture unless told otherwise.
+INT8_POLICIES: dict[str, dict[str, Any]] = {"sononet16": SONONET_INT8}
+_ALL_CONVS_INT8: dict[str, Any] = {"keep_fp32_first": 0, "keep_fp32_last": 0,
+                                   "calibration_method": "minmax"}
 MIN_OPSET = 17
 #: Largest fp32 difference from PyTorch accepted, per output, times max(1, its largest |value|).
 FP32_TOLERANCE = 1e-4
@@ -195,10 +200,10 @@ def export_onnx(
     calibration: Iterable[np.ndarray] | None = None,
     validation: tuple[Sequence[np.ndarray], Sequence[int]] | None = None,
     test_inputs: np.ndarray | None = None,
-    keep_fp32_first: int = 0,
-    keep_fp32_last: int = 0,
+    keep_fp32_first: int | None = None,
+    keep_fp32_last: int | None = None,
     exclude_nodes: Sequence[str] = (),
-    calibration_method: str = "minmax",
+    calibration_method: str | None = None,
 ) -> ExportReport:
     """Write ``module`` as ONNX to ``path`` (atomically) and compare it with PyTorch.
 
@@ -216,11 +221,14 @@ def export_onnx(
         A batch compared output by output with PyTorch (default: 2 random frames).
     keep_fp32_first, keep_fp32_last
         int8 only: the first / last this many ``Conv`` nodes (in graph order),
-        with every node before / after them, stay float32.
+        with every node before / after them, stay float32. ``None``: the
+        architecture's policy (:data:`INT8_POLICIES`; SonoNet-16 keeps its first
+        and adaptation convs), else 0 (every conv quantised).
     exclude_nodes
         int8 only: further ONNX node names kept float32.
     calibration_method
-        int8 only: ``"minmax"``, ``"percentile"`` or ``"entropy"`` (onnxruntime's).
+        int8 only: ``"minmax"``, ``"percentile"`` or ``"entropy"`` (onnxruntime's);
+        ``None``: the architecture's policy, else ``"minmax"``.
     """
     import onnx
 
@@ -228,6 +236,10 @@ def export_onnx(
 
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    policy = INT8_POLICIES.get(config.architecture, _ALL_CONVS_INT8)
+    keep_fp32_first = policy["keep_fp32_first"] if keep_fp32_first is None else keep_fp32_first
+    keep_fp32_last = policy["keep_fp32_last"] if keep_fp32_last is None else keep_fp32_last
+    calibration_method = calibration_method or policy["calibration_method"]
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"opset must be from {MIN_OPSET} to {MAX_OPSET}, got {opset}")
     if calibration_method not in CALIBRATION_METHODS:

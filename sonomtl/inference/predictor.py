@@ -20,9 +20,16 @@ from typing import Any
 
 import numpy as np
 
+from sonomtl.decoding.landmarks import softmax
 from sonomtl.errors import InputError
 from sonomtl.inference.config import InferenceConfig, config_from_model, prepare_frame
-from sonomtl.inference.device import DTYPES, is_out_of_memory, onnx_providers, resolve_device
+from sonomtl.inference.device import (
+    DTYPES,
+    is_out_of_memory,
+    onnx_providers,
+    resolve_device,
+    torch_threads,
+)
 
 __all__ = [
     "ONNX_CONFIG_KEY",
@@ -56,13 +63,15 @@ class TorchRunner:
     """Run a PyTorch module in inference mode on float32 batches; returns numpy outputs.
 
     ``device`` is ``cpu`` or a CUDA device (:func:`~sonomtl.inference.device.resolve_device`);
-    ``dtype="fp16"`` runs under CUDA autocast (weights stay fp32, outputs come back fp32).
+    ``dtype="fp16"`` runs under CUDA autocast (weights stay fp32, outputs come back fp32);
+    ``threads``: torch's intra-op threads during each call (restored after it; ``None``:
+    torch's own setting).
     """
 
     backend = "torch"
 
     def __init__(self, module: Any, *, output_names: Sequence[str], device: Any = None,
-                 dtype: str = "fp32") -> None:
+                 dtype: str = "fp32", threads: int | None = None) -> None:
         import torch
 
         self.device = resolve_device(device)
@@ -75,6 +84,7 @@ class TorchRunner:
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # one input size per run: fastest kernels
         self.dtype = dtype
+        self.threads = int(threads) if threads else None
         self.module = module.to(self.device).eval()
         self.output_names = tuple(output_names)
 
@@ -84,7 +94,7 @@ class TorchRunner:
         tensor = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
         autocast = (torch.autocast("cuda", dtype=torch.float16) if self.dtype == "fp16"
                     else contextlib.nullcontext())
-        with torch.inference_mode(), autocast:
+        with torch_threads(self.threads), torch.inference_mode(), autocast:
             out = model_outputs(self.module(tensor), self.output_names)
         # .cpu() waits for the GPU, so a caller's clock measures the whole pass
         return {k: v.float().cpu().numpy() for k, v in out.items()}
@@ -240,7 +250,7 @@ class Predictor:
         label, probabilities = None, {}
         logits_name = config.logits_output
         if logits_name is not None:
-            probs = _softmax(outputs[logits_name][index].astype(np.float64))
+            probs = softmax(outputs[logits_name][index])
             names = config.class_names or tuple(f"class_{i}" for i in range(len(probs)))
             probabilities = {name: float(p) for name, p in zip(names, probs)}
             label = names[int(np.argmax(probs))]
@@ -270,11 +280,6 @@ class Predictor:
             measurements=config.measurements, spacing_mm=spacing if measure else None)
         result.landmarks = {name: landmarks.get(name) for name in names}
         result.measurements_mm = measurements
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max())
-    return shifted / shifted.sum()
 
 
 def _spacing_xy(spacing: Any) -> tuple[float, float]:
@@ -402,10 +407,7 @@ def load_predictor(
         config = read_onnx_config(text)
         return Predictor(OnnxRunner(text, threads=threads, device=device), config, source=text)
     device = resolve_device(device)  # before the model is read
-    if threads:
-        import torch
-
-        torch.set_num_threads(int(threads))
     module, config, _ = load_model(text)
-    runner = TorchRunner(module, output_names=config.outputs, device=device, dtype=dtype)
+    runner = TorchRunner(module, output_names=config.outputs, device=device, dtype=dtype,
+                         threads=threads)
     return Predictor(runner, config, source=text)

@@ -85,7 +85,7 @@ ABDOMINAL_TARGET_SPACING_MM = 0.5
 #: ``x = (image - mean) / std`` on grey values in [0, 255]; a fixed scale, so that
 #: the zero padding stays zero and does not shift per-image statistics.
 ABDOMINAL_NORMALISATION: dict[str, float] = {"mean": 0.0, "std": 255.0}
-#: Names accepted by :meth:`AbdominalNet.freeze`.
+#: The parameter groups of :class:`AbdominalNet` (``*_parameters``).
 PARAMETER_GROUPS: tuple[str, ...] = ("shared", "landmark", "classification")
 
 
@@ -168,7 +168,6 @@ class AbdominalNet(nn.Module):
             self.view_head = MultiLevelViewHead(
                 STAGE_CHANNELS, num_classes, hidden=view_hidden, dropout=view_dropout
             )
-        self._frozen: tuple[str, ...] = ()
         outputs = (["view_logits"] if num_classes else []) + ["heatmaps"]
         self.default_cfg: dict[str, Any] = {
             "architecture": architecture,
@@ -262,49 +261,6 @@ class AbdominalNet(nn.Module):
     def classification_parameters(self) -> Iterator[nn.Parameter]:
         """Parameters only view classification uses: its ``layer3/4`` copies and the head."""
         return self._group_parameters("classification")
-
-    @property
-    def frozen_groups(self) -> tuple[str, ...]:
-        """Groups currently frozen by :meth:`freeze`."""
-        return self._frozen
-
-    def freeze(self, *groups: str) -> AbdominalNet:
-        """Lock parameter groups (``"shared"``, ``"landmark"``, ``"classification"``).
-
-        Their parameters stop requiring gradients and their batch-norm layers stay in
-        eval mode (running statistics unchanged) even after ``model.train()``, so an
-        optimiser step on the other groups leaves them bit-identical (paper stage 2:
-        ``model.freeze("shared")``, or ``freeze("shared", "landmark")`` to also keep the
-        landmark path's statistics). Returns the model.
-        """
-        for group in groups:
-            self._group_modules(group)  # validates the name
-        self._frozen = tuple(g for g in PARAMETER_GROUPS if g in set(self._frozen) | set(groups))
-        self._apply_frozen()
-        return self
-
-    def unfreeze(self, *groups: str) -> AbdominalNet:
-        """Undo :meth:`freeze` for ``groups`` (all when none are named). Returns the model."""
-        for group in groups:
-            self._group_modules(group)
-        release = set(groups) if groups else set(PARAMETER_GROUPS)
-        for group in release & set(self._frozen):
-            for param in self._group_parameters(group):
-                param.requires_grad_(True)
-        self._frozen = tuple(g for g in self._frozen if g not in release)
-        self.train(self.training)
-        return self
-
-    def _apply_frozen(self) -> None:
-        for group in self._frozen:
-            for module in self._group_modules(group):
-                module.requires_grad_(False)
-                module.eval()
-
-    def train(self, mode: bool = True) -> AbdominalNet:
-        super().train(mode)
-        self._apply_frozen()
-        return self
 
 
 class ResNetViewClassifier(nn.Module):

@@ -35,12 +35,14 @@ import contextlib
 import functools
 import os
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from sonomtl.errors import InputError
 from sonomtl.models.layers import ConvBNReLU, init_normal_
 from sonomtl.models.sononet import BN_EPS, SonoNet, run_blocks, sononet_blocks
 
@@ -51,6 +53,7 @@ __all__ = [
     "msen_generator",
     "ss_att_net",
     "ss_cls_net",
+    "sononet_baseline",
     "MSEN_CLASS_NAMES",
     "MSEN_INPUT_HW",
     "debias_batchnorm_statistics_",
@@ -310,4 +313,38 @@ def ss_cls_net(
         "architecture": f"ss_cls_sononet{sononet_width}", "input_hw": MSEN_INPUT_HW, "crop": None,
         "normalisation": None, "inputs": ["attention"],
     })
+    return debias_batchnorm_statistics_(model)
+
+
+def sononet_baseline(
+    *, sononet_width: int = 16, num_classes: int = 2, in_chans: int = 1,
+    pretrained: str | Path | None = None, pretrained_blocks: int = 5,
+) -> nn.Module:
+    """SonoNet-``sononet_width`` for the {ACP, BG} baseline rows of Table 1.
+
+    Its batch-norm running statistics are unbiased moving averages
+    (:func:`sonomtl.models.msen.debias_batchnorm_statistics_`), as M-SEN's.
+    All layers are drawn from N(0, 0.01); with ``pretrained`` (a SonoNet
+    ``.npz``/``.safetensors`` of the same width) its first ``pretrained_blocks``
+    conv blocks are loaded (all five by default; 3 gives the part M-SEN's
+    generator takes from SonoNet) and the rest, with the 2-class adaptation
+    layers, stay new.
+    """
+    names = MSEN_CLASS_NAMES if num_classes == len(MSEN_CLASS_NAMES) else None
+    model = SonoNet(width=sononet_width, num_classes=num_classes, in_chans=in_chans,
+                    class_names=names)
+    init_normal_(model, std=0.01)
+    if not 0 <= pretrained_blocks <= len(model.blocks):
+        raise InputError(f"pretrained_blocks: {pretrained_blocks} is not between 0 and "
+                         f"{len(model.blocks)} (SonoNet's conv blocks)")
+    if pretrained is not None:
+        from sonomtl.models.weights import load_weights, sononet_file_config
+
+        file_classes = sononet_file_config(pretrained)["num_classes"]
+        source = SonoNet(width=sononet_width, num_classes=file_classes, in_chans=in_chans)
+        load_weights(source, pretrained)
+        model.blocks[:pretrained_blocks].load_state_dict(
+            source.blocks[:pretrained_blocks].state_dict())
+    model.default_cfg.update({"input_hw": MSEN_INPUT_HW, "crop": None,
+                              "architecture": f"sononet{sononet_width}_acp_bg"})
     return debias_batchnorm_statistics_(model)

@@ -15,7 +15,8 @@ from typing import Any
 
 import torch.nn as nn
 
-__all__ = ["build_model", "list_models", "MODEL_FACTORIES"]
+__all__ = ["build_model", "list_models", "registered_name", "LEGACY_FACTORY_PATHS",
+           "MODEL_FACTORIES"]
 
 MODEL_FACTORIES: dict[str, str] = {
     # paper 1 (M-SEN) and its baselines
@@ -27,6 +28,7 @@ MODEL_FACTORIES: dict[str, str] = {
     "sonoeyenet": "sonomtl.models.sonoeyenet:sonoeyenet",
     "ss_cls": "sonomtl.models.msen:ss_cls_net",
     "ss_att": "sonomtl.models.msen:ss_att_net",
+    "sononet_baseline": "sonomtl.models.msen:sononet_baseline",
     # paper 2 (abdominal multi-task network) and its ablations
     "abdominal_mtl": "sonomtl.models.abdominal:abdominal_mtl",
     "abdominal_mgcn": "sonomtl.models.abdominal:abdominal_mgcn",
@@ -34,6 +36,17 @@ MODEL_FACTORIES: dict[str, str] = {
     "abdominal_sfcn": "sonomtl.models.abdominal:abdominal_sfcn",
     "resnet50_classifier": "sonomtl.models.abdominal:resnet50_classifier",
     "patchgan": "sonomtl.models.discriminators:patchgan",
+    # the engine's example task, tests and benchmarks
+    "tiny_generator": "sonomtl.models.toy:tiny_generator",
+    "tiny_discriminator": "sonomtl.models.toy:tiny_discriminator",
+}
+
+#: Factory paths that configs and checkpoints written before these factories moved into
+#: ``models/`` name; they build the registered model of the same name.
+LEGACY_FACTORY_PATHS: dict[str, str] = {
+    "sonomtl.training.msen_task:sononet_baseline": "sononet_baseline",
+    "sonomtl.training.example:tiny_generator": "tiny_generator",
+    "sonomtl.training.example:tiny_discriminator": "tiny_discriminator",
 }
 
 
@@ -42,16 +55,38 @@ def list_models() -> list[str]:
     return sorted(MODEL_FACTORIES)
 
 
+def registered_name(name: str) -> str | None:
+    """The registry name ``name`` stands for: itself, its factory path, or a legacy path.
+
+    Examples
+    --------
+    >>> registered_name("sonomtl.training.msen_task:sononet_baseline")
+    'sononet_baseline'
+    >>> registered_name("sonomtl.models.msen:msen_generator"), registered_name("os:system")
+    ('msen', None)
+    """
+    if name in MODEL_FACTORIES:
+        return name
+    if name in LEGACY_FACTORY_PATHS:
+        return LEGACY_FACTORY_PATHS[name]
+    for key, target in MODEL_FACTORIES.items():
+        if target == name:
+            return key
+    return None
+
+
 def build_model(name: str, **kwargs: Any) -> nn.Module:
     """Build the network registered as ``name`` with the factory's keyword arguments.
 
-    Raises ``ValueError`` naming the known models when ``name`` is unknown.
+    ``name`` may also be the factory's ``module:function`` path (or a path it had
+    before it moved: :data:`LEGACY_FACTORY_PATHS`). Raises ``ValueError`` naming
+    the known models when ``name`` is unknown.
     """
-    try:
-        target = MODEL_FACTORIES[name]
-    except KeyError:
+    key = registered_name(name)
+    if key is None:
         known = ", ".join(list_models())
-        raise ValueError(f"unknown model {name!r}; known models: {known}") from None
+        raise ValueError(f"unknown model {name!r}; known models: {known}")
+    target = MODEL_FACTORIES[key]
     module_name, factory_name = target.split(":")
     factory = getattr(importlib.import_module(module_name), factory_name)
     return factory(**kwargs)

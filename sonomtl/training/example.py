@@ -6,9 +6,10 @@ attention map, class 0 frames hold noise and a dim blob. Optional random
 horizontal flips (frame and map together) are drawn from the global torch
 RNG, so the engine's per-sample seeding is exercised.
 
-Modules: :func:`tiny_generator` (frame -> attention map + class logits, the
-map gating the features as in M-SEN) and :func:`tiny_discriminator`
-(frame + map -> probability "real"). Loss terms: ``saliency`` (BCE between
+Modules: the registry's ``tiny_generator`` (frame -> attention map + class
+logits, the map gating the features as in M-SEN) and
+``tiny_discriminator`` (frame + map -> probability "real"),
+:mod:`sonomtl.models.toy`. Loss terms: ``saliency`` (BCE between
 maps), ``classification`` (cross-entropy); validation: ``accuracy`` and
 ``classification`` per sample.
 """
@@ -26,7 +27,7 @@ from torch.utils.data import Dataset
 
 from sonomtl.training.tasks import Task, TaskDatasets
 
-__all__ = ["ExampleTask", "BlobDataset", "tiny_generator", "tiny_discriminator"]
+__all__ = ["ExampleTask", "BlobDataset"]
 
 
 class BlobDataset(Dataset):
@@ -70,65 +71,6 @@ class BlobDataset(Dataset):
             "label": torch.tensor(self.labels[index]),
             "index": torch.tensor(index),
         }
-
-
-class TinyGenerator(nn.Module):
-    """Conv features -> attention map (sigmoid) that gates the features -> 2-class logits."""
-
-    def __init__(
-        self, *, in_chans: int = 1, num_classes: int = 2, width: int = 8, dropout: float = 0.1
-    ) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(in_chans, width, 3, padding=1),
-            nn.BatchNorm2d(width),
-            nn.ReLU(),
-            nn.Dropout(dropout),
-        )
-        self.saliency = nn.Conv2d(width, 1, 1)
-        self.classifier = nn.Sequential(
-            nn.Conv2d(width, width, 3, padding=1),
-            nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Linear(width, num_classes),
-        )
-        self.default_cfg = {"in_chans": in_chans, "num_classes": num_classes}
-
-    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        features = self.features(image)
-        attention = torch.sigmoid(self.saliency(features))
-        return {"attention": attention, "logits": self.classifier(features * attention)}
-
-
-class TinyDiscriminator(nn.Module):
-    """Frame + map -> probability that the map is the real one."""
-
-    def __init__(self, *, in_chans: int = 2, width: int = 8) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(in_chans, width, 3, stride=2, padding=1),
-            nn.LeakyReLU(0.2),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Linear(width, 1),
-            nn.Sigmoid(),
-        )
-
-    def forward(self, pair: torch.Tensor) -> torch.Tensor:
-        return self.body(pair).squeeze(1)
-
-
-def tiny_generator(
-    *, in_chans: int = 1, num_classes: int = 2, width: int = 8, dropout: float = 0.1
-) -> nn.Module:
-    """Factory of :class:`TinyGenerator` (``sonomtl.training.example:tiny_generator``)."""
-    return TinyGenerator(in_chans=in_chans, num_classes=num_classes, width=width, dropout=dropout)
-
-
-def tiny_discriminator(*, in_chans: int = 2, width: int = 8) -> nn.Module:
-    """Factory of :class:`TinyDiscriminator`."""
-    return TinyDiscriminator(in_chans=in_chans, width=width)
 
 
 class ExampleTask(Task):

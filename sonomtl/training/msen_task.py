@@ -58,6 +58,7 @@ from torch.utils.data import Dataset
 
 from sonomtl.data.spec import is_background_class
 from sonomtl.errors import InputError
+from sonomtl.losses.saliency import SALIENCY_LOSSES, saliency_loss
 from sonomtl.training.tasks import Task, TaskDatasets
 
 __all__ = [
@@ -66,91 +67,13 @@ __all__ = [
     "MSENTask",
     "PairInputDiscriminator",
     "resolve_weights_path",
-    "saliency_loss",
-    "sononet_baseline",
 ]
 
 #: The kinds of network this task trains (see the module docstring).
 MSEN_VARIANTS: tuple[str, ...] = ("msen", "ss_att", "sononet", "ss_cls", "sonoeyenet")
-_SALIENCY_LOSSES = ("bce", "mse")
 _TASK_PARAMS = {"variant", "saliency_loss", "generator", "discriminator"}
 _DATA_PARAMS = {"folds", "fold", "split_seed", "input_hw", "flip_prob", "rotate_deg",
                 "normalise", "validate", "cache"}
-
-
-def saliency_loss(
-    attention_logits: torch.Tensor,
-    attention: torch.Tensor,
-    target: torch.Tensor,
-    *,
-    kind: str,
-    mask: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """L_S: mean BCE (from the logits) or MSE between predicted and ground-truth maps.
-
-    Parameters
-    ----------
-    attention_logits, attention
-        Predicted map logits and their sigmoid, ``(N, 1, H, W)``.
-    target
-        Ground-truth maps in [0, 1], ``(N, 1, H, W)``.
-    kind
-        ``"bce"`` or ``"mse"``.
-    mask
-        ``(N,)`` bool: samples that have a ground-truth map (default all).
-        The mean is over the pixels of those samples; 0 (with gradient) if none.
-    """
-    if kind not in _SALIENCY_LOSSES:
-        raise ValueError(f"kind: expected one of {_SALIENCY_LOSSES}, got {kind!r}")
-    target = target.float()
-    if kind == "bce":
-        per_pixel = F.binary_cross_entropy_with_logits(
-            attention_logits.float(), target, reduction="none")
-    else:
-        per_pixel = (attention.float() - target) ** 2
-    per_sample = per_pixel.flatten(1).mean(dim=1)
-    if mask is None:
-        return per_sample.mean()
-    weights = mask.to(per_sample.dtype)
-    return (per_sample * weights).sum() / weights.sum().clamp_min(1.0)
-
-
-def sononet_baseline(
-    *, sononet_width: int = 16, num_classes: int = 2, in_chans: int = 1,
-    pretrained: str | Path | None = None, pretrained_blocks: int = 5,
-) -> nn.Module:
-    """SonoNet-``sononet_width`` for the {ACP, BG} baseline rows of Table 1.
-
-    Its batch-norm running statistics are unbiased moving averages
-    (:func:`sonomtl.models.msen.debias_batchnorm_statistics_`), as M-SEN's.
-    All layers are drawn from N(0, 0.01); with ``pretrained`` (a SonoNet
-    ``.npz``/``.safetensors`` of the same width) its first ``pretrained_blocks``
-    conv blocks are loaded (all five by default; 3 gives the part M-SEN's
-    generator takes from SonoNet) and the rest, with the 2-class adaptation
-    layers, stay new.
-    """
-    from sonomtl.models.layers import init_normal_
-    from sonomtl.models.msen import MSEN_CLASS_NAMES, MSEN_INPUT_HW, debias_batchnorm_statistics_
-    from sonomtl.models.sononet import SonoNet
-
-    names = MSEN_CLASS_NAMES if num_classes == len(MSEN_CLASS_NAMES) else None
-    model = SonoNet(width=sononet_width, num_classes=num_classes, in_chans=in_chans,
-                    class_names=names)
-    init_normal_(model, std=0.01)
-    if not 0 <= pretrained_blocks <= len(model.blocks):
-        raise InputError(f"pretrained_blocks: {pretrained_blocks} is not between 0 and "
-                         f"{len(model.blocks)} (SonoNet's conv blocks)")
-    if pretrained is not None:
-        from sonomtl.models.weights import load_weights, sononet_file_config
-
-        file_classes = sononet_file_config(pretrained)["num_classes"]
-        source = SonoNet(width=sononet_width, num_classes=file_classes, in_chans=in_chans)
-        load_weights(source, pretrained)
-        model.blocks[:pretrained_blocks].load_state_dict(
-            source.blocks[:pretrained_blocks].state_dict())
-    model.default_cfg.update({"input_hw": MSEN_INPUT_HW, "crop": None,
-                              "architecture": f"sononet{sononet_width}_acp_bg"})
-    return debias_batchnorm_statistics_(model)
 
 
 def resolve_weights_path(path: str | Path) -> Path:
@@ -298,8 +221,8 @@ class MSENTask(Task):
             raise ValueError(f"task.params.variant: expected one of {MSEN_VARIANTS}, "
                              f"got {self.variant!r}")
         self.loss_kind = str(self.params.get("saliency_loss", "bce"))
-        if self.loss_kind not in _SALIENCY_LOSSES:
-            raise ValueError(f"task.params.saliency_loss: expected one of {_SALIENCY_LOSSES}, "
+        if self.loss_kind not in SALIENCY_LOSSES:
+            raise ValueError(f"task.params.saliency_loss: expected one of {SALIENCY_LOSSES}, "
                              f"got {self.loss_kind!r}")
         self.generator = str(self.params.get("generator", "G"))
         self.discriminator = str(self.params.get("discriminator", "D"))

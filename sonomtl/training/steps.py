@@ -17,16 +17,15 @@ from typing import Any
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from sonomtl.config import AdversarialConfig
+from sonomtl.losses.adversarial import discriminator_loss, generator_adversarial_loss
 
 __all__ = [
     "NonFiniteLossError",
     "StepContext",
     "plain_step",
     "adversarial_step",
-    "bce_against",
     "check_finite",
 ]
 
@@ -75,15 +74,6 @@ def check_finite(terms: Mapping[str, torch.Tensor], *, fabric: Any, stage: str, 
             if not ok:
                 raise NonFiniteLossError(name, stage=stage, step=step, value=value)
         raise NonFiniteLossError("(on another process)", stage=stage, step=step)
-
-
-def bce_against(prediction: torch.Tensor, target: float, *, output: str) -> torch.Tensor:
-    """Mean binary cross-entropy of discriminator outputs against a constant target."""
-    prediction = prediction.float()
-    labels = torch.full_like(prediction, float(target))
-    if output == "logit":
-        return F.binary_cross_entropy_with_logits(prediction, labels)
-    return F.binary_cross_entropy(prediction.clamp(1e-7, 1 - 1e-7), labels)
 
 
 def _weighted_total(
@@ -165,9 +155,9 @@ def adversarial_step(
     outputs, real, fake = generator_forward()
     for _ in range(adv.d_steps):
         with ctx.fabric.autocast():
-            loss_real = bce_against(discriminator(real.detach()), adv.real_label, output=adv.output)
-            loss_fake = bce_against(discriminator(fake.detach()), adv.fake_label, output=adv.output)
-            loss_d = loss_real + loss_fake
+            loss_d = discriminator_loss(discriminator(real.detach()), discriminator(fake.detach()),
+                                        real_target=adv.real_label, fake_target=adv.fake_label,
+                                        output=adv.output)
         check_finite({"discriminator": loss_d}, fabric=ctx.fabric, stage=ctx.stage, step=ctx.step)
         _optimise(ctx, loss_d, [d_name])
     values["discriminator"] = float(loss_d.detach())
@@ -182,7 +172,8 @@ def adversarial_step(
             with ctx.fabric.autocast():
                 terms = dict(ctx.task.generator_losses(outputs, batch, terms=terms_wanted))
                 _check_terms(terms, terms_wanted, ctx.task)
-                terms[adv.loss_term] = bce_against(raw_discriminator(fake), 1.0, output=adv.output)
+                terms[adv.loss_term] = generator_adversarial_loss(raw_discriminator(fake),
+                                                                  output=adv.output)
             check_finite(terms, fabric=ctx.fabric, stage=ctx.stage, step=ctx.step)
             total = _weighted_total(terms, ctx.weights)
             _optimise(ctx, total, g_names)

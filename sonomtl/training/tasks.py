@@ -155,33 +155,24 @@ def resolve_factory(spec: str, table: Mapping[str, str], *, kind: str) -> Any:
         raise ValueError(f"cannot load {kind} {spec!r}: {error}") from None
 
 
-#: Model factories outside the registry that configs name by path (and checkpoints may rebuild).
-PATH_MODEL_FACTORIES = frozenset({
-    "sonomtl.training.msen_task:sononet_baseline",
-    "sonomtl.training.example:tiny_generator",
-    "sonomtl.training.example:tiny_discriminator",
-})
-
-
 def checkpoint_factory_allowed(spec: str, *, kind: str) -> bool:
     """Whether a checkpoint may name ``spec`` as its ``kind`` (``"model"`` or ``"task"``).
 
     Registered names and their paths only: a checkpoint is untrusted data.
     """
-    from sonomtl.models.registry import MODEL_FACTORIES
+    from sonomtl.models.registry import registered_name
 
-    table = MODEL_FACTORIES if kind == "model" else TASK_FACTORIES
-    extra = PATH_MODEL_FACTORIES if kind == "model" else frozenset()
-    return spec in table or spec in table.values() or spec in extra
+    if kind == "model":
+        return registered_name(spec) is not None
+    return spec in TASK_FACTORIES or spec in TASK_FACTORIES.values()
 
 
 def build_named_model(model: str, kwargs: Mapping[str, Any]) -> nn.Module:
-    """Build a model from the registry (``build_model``) or a ``sonomtl...:factory`` path."""
-    from sonomtl.models.registry import MODEL_FACTORIES, build_model
+    """Build a model of the registry (:func:`sonomtl.models.registry.build_model`), by name or
+    factory path; anything else is refused naming the known models."""
+    from sonomtl.models.registry import build_model
 
-    if model in MODEL_FACTORIES:
-        return build_model(model, **dict(kwargs))
-    return resolve_factory(model, MODEL_FACTORIES, kind="model")(**dict(kwargs))
+    return build_model(model, **dict(kwargs))
 
 
 def build_task(name: str, *, params: Mapping[str, Any]) -> Task:

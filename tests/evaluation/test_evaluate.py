@@ -21,6 +21,12 @@ def _train(config_name, data, out_dir, extra):
     return train(config)
 
 
+def _data_root(result):
+    from sonomtl.evaluation.runs import load_run
+
+    return load_run(result.run_dir).data_root
+
+
 @pytest.fixture(scope="module")
 def msen_run(tmp_path_factory):
     from sonomtl.data.synthetic import generate_sweeps
@@ -248,3 +254,89 @@ def test_trained_runs_rebuild_every_module_from_the_checkpoint_for_inference(run
             assert torch.equal(value, trained[key].cpu()), (name, key)
     module, config, _ = load_model(result.run_dir)
     assert not module.training and config.input_hw
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run_name", ["msen_run", "abdominal_run"])
+def test_predict_gives_every_evaluated_frame_the_answer_evaluate_wrote(run_name, request,
+                                                                        tmp_path, capsys):
+    from sonomtl.inference.predictor import load_predictor
+    from tests.evaluation.agreement import (
+        assert_predict_gives_the_evaluated_answers,
+        evaluated_lines,
+    )
+
+    result = request.getfixturevalue(run_name)
+    assert main(["evaluate", str(result.run_dir), "--batch-size", "1", "--out",
+                 str(tmp_path / "results.json")]) == 0, \
+        capsys.readouterr().err
+    lines = evaluated_lines(tmp_path)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert len(lines) == results["evaluation"]["frames"] > 0
+    compared = assert_predict_gives_the_evaluated_answers(
+        lines, load_predictor(result.run_dir), _data_root(result), atol_px=1e-4)
+    assert (compared > 0) == (run_name == "abdominal_run")
+
+
+@pytest.mark.slow
+def test_maps_with_no_pixel_above_the_threshold_give_the_brightest_pixel_in_evaluate_and_predict(
+        abdominal_run, tmp_path, capsys):
+    # the finest decoder level's last bias lowered by 50: every map of every frame is then
+    # negative, below the 0.75 threshold, and both commands place each landmark at its
+    # map's brightest pixel (before, predict answered None where evaluate did so)
+    from safetensors.torch import load_file, save_file
+
+    from sonomtl.data.io import read_frame
+    from sonomtl.data.manifest import load_dataset
+    from sonomtl.inference.config import prepare_frame
+    from sonomtl.inference.predictor import load_predictor
+    from sonomtl.training.checkpoint import latest_checkpoint, read_metadata
+    from tests.evaluation.agreement import (
+        assert_predict_gives_the_evaluated_answers,
+        evaluated_lines,
+    )
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(abdominal_run.run_dir, run_dir)
+    weights = latest_checkpoint(run_dir).weights
+    metadata = read_metadata(weights)
+    tensors = load_file(str(weights))
+    tensors["net.decoder.levels.0.1.conv2.bias"] -= 50.0
+    save_file(tensors, str(weights), metadata={"sonomtl": json.dumps(metadata)})
+
+    assert main(["evaluate", str(run_dir), "--batch-size", "1", "--out",
+                 str(tmp_path / "out" / "results.json")]) == 0, capsys.readouterr().err
+    lines = evaluated_lines(tmp_path / "out")
+    predictor = load_predictor(run_dir)
+    data_root = _data_root(abdominal_run)
+    _, records = load_dataset(data_root)
+    by_row = {r.row: r for r in records}
+    for line in lines:
+        image, spacing = read_frame(data_root, by_row[line["row"]])
+        batch, _ = prepare_frame(image, predictor.config, spacing_mm=spacing)
+        maps = predictor.outputs(batch[None])["heatmaps"]
+        assert maps.max() < 0.0
+    shown = [p for line in lines for p in line["landmarks"].values() if p is not None]
+    assert shown  # views with landmarks were predicted, and every one of them is placed
+    assert assert_predict_gives_the_evaluated_answers(lines, predictor, data_root,
+                                                      atol_px=1e-4) == 2 * len(shown)
+
+
+@pytest.mark.slow
+def test_the_exported_onnx_file_gives_every_evaluated_frame_the_answer_evaluate_wrote(
+        abdominal_run, tmp_path, capsys):
+    from sonomtl.inference.export import export_onnx
+    from sonomtl.inference.predictor import load_model, load_predictor
+    from tests.evaluation.agreement import (
+        assert_predict_gives_the_evaluated_answers,
+        evaluated_lines,
+    )
+
+    module, config, _ = load_model(abdominal_run.run_dir)
+    export_onnx(module, config, tmp_path / "net.onnx")
+    assert main(["evaluate", str(abdominal_run.run_dir), "--batch-size", "1", "--out",
+                 str(tmp_path / "results.json")]) == 0, capsys.readouterr().err
+    compared = assert_predict_gives_the_evaluated_answers(
+        evaluated_lines(tmp_path), load_predictor(tmp_path / "net.onnx"),
+        _data_root(abdominal_run), atol_px=1e-4)
+    assert compared > 0

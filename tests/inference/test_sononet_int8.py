@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sonomtl.inference.export import SONONET_INT8, export_onnx, fp32_node_names
+from sonomtl.inference.export import export_onnx, fp32_node_names
 
 # example file stem -> the class the authors' network gives it (SonoNet's published demo)
 EXAMPLES = {
@@ -37,8 +37,9 @@ def test_int8_sononet16_with_fp32_edges_keeps_all_labels_and_probabilities_withi
               for n in names]
     truth = np.array([SONONET_CLASS_NAMES.index(EXAMPLES[n]) for n in names])
     path = tmp_path / "sononet16-int8.onnx"
+    # no int8 options given: export_onnx applies SonoNet-16's own policy (INT8_POLICIES)
     report = export_onnx(model, config, path, dtype="int8", calibration=frames,
-                         test_inputs=np.stack(frames[:2]), **SONONET_INT8)
+                         test_inputs=np.stack(frames[:2]))
 
     graph = onnx.load(str(path)).graph
     producer = {out: node.op_type for node in graph.node for out in node.output}

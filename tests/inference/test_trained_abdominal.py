@@ -91,38 +91,25 @@ def test_flip_testing_averages_each_frame_with_its_mirror_image(hc18_run, tmp_pa
     assert points["--flip-test"] != points["--no-flip-test"]
 
 
-def test_predict_gives_the_evaluated_landmarks_and_the_datasets_measurements(hc18_run):
-    from sonomtl.data.io import read_frame
-    from sonomtl.evaluation.abdominal import abdominal_results
+def test_predict_gives_every_flip_tested_frame_the_answer_evaluate_wrote(hc18_run, tmp_path,
+                                                                          capsys):
+    from sonomtl.cli import main
     from sonomtl.evaluation.runs import load_run
     from sonomtl.inference.predictor import load_predictor
-    from sonomtl.metrics.landmarks import measurement_values_mm
+    from tests.evaluation.agreement import (
+        assert_predict_gives_the_evaluated_answers,
+        evaluated_lines,
+    )
 
-    run = load_run(hc18_run)
-    _, evaluated = abdominal_results(run, split="test")
-    predictor = load_predictor(hc18_run)
-    names = evaluated["landmark_names"]
-    compared = 0
-    for k, record in enumerate(evaluated["records"]):
-        image, spacing = read_frame(run.data_root, record)
-        [result] = predictor.predict_frames([image], spacings_mm=[spacing])
-        # predict reports a map without any positive value as not found (None); the
-        # evaluation scores its brightest pixel instead
-        for j, name in enumerate(names):
-            if result.landmarks[name] is not None:
-                np.testing.assert_allclose(result.landmarks[name], evaluated["points"][k, j],
-                                           atol=1e-3)
-                compared += 1
-        points = np.array([result.landmarks[n] or (np.nan, np.nan) for n in names], float)
-        expected = measurement_values_mm(points[None], landmark_names=names,
-                                         measurements=predictor.config.measurements,
-                                         spacing_mm=spacing)
-        found = {m for m, v in expected.items() if np.isfinite(v[0])}
-        assert set(result.measurements_mm) == found
-        for name in found:
-            assert result.measurements_mm[name] == pytest.approx(float(expected[name][0]),
-                                                                 rel=1e-6)
-    assert compared >= len(names)
+    out = tmp_path / "results.json"
+    assert main(["evaluate", str(hc18_run), "--flip-test", "--batch-size", "1", "--out",
+                 str(out)]) == 0, \
+        capsys.readouterr().err
+    lines = evaluated_lines(tmp_path)
+    assert {"OFD", "BPD", "HC"} <= set(lines[0]["measurements_mm"])
+    compared = assert_predict_gives_the_evaluated_answers(
+        lines, load_predictor(hc18_run), load_run(hc18_run).data_root, atol_px=1e-4)
+    assert compared == 2 * 4 * len(lines)
 
 
 def test_the_exported_onnx_file_flip_tests_as_the_checkpoint_does(hc18_run, tmp_path):

@@ -27,15 +27,26 @@ def test_discriminator_loss_without_smoothing_is_equation_1():
 def test_one_sided_label_smoothing_softens_only_the_real_target():
     real = -sum(0.9 * math.log(_sig(r)) + 0.1 * math.log(1 - _sig(r)) for r in REAL) / 2
     fake = -sum(math.log(1 - _sig(f)) for f in FAKE) / 2
-    loss = discriminator_loss(torch.tensor(REAL), torch.tensor(FAKE))  # default real 0.9, fake 0
+    loss = discriminator_loss(torch.tensor(REAL), torch.tensor(FAKE), real_target=0.9)
     assert float(loss) == pytest.approx(real + fake, rel=1e-6)
 
 
-def test_generator_term_is_minus_lambda3_mean_log_d_of_the_fake():
-    lambda3 = 0.25
-    expected = -lambda3 * sum(math.log(_sig(f)) for f in FAKE) / 2
-    loss = generator_adversarial_loss(torch.tensor(FAKE), weight=lambda3)
+def test_generator_term_is_minus_the_mean_log_d_of_the_fake():
+    expected = -sum(math.log(_sig(f)) for f in FAKE) / 2
+    loss = generator_adversarial_loss(torch.tensor(FAKE))
     assert float(loss) == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_discriminator_that_outputs_probabilities_gives_the_same_losses_as_its_logits():
+    real, fake = torch.tensor(REAL), torch.tensor(FAKE)
+    from_probabilities = discriminator_loss(torch.sigmoid(real), torch.sigmoid(fake),
+                                            real_target=0.9, output="probability")
+    assert float(from_probabilities) == pytest.approx(
+        float(discriminator_loss(real, fake, real_target=0.9)), rel=1e-5)
+    assert float(generator_adversarial_loss(torch.sigmoid(fake), output="probability")) == \
+        pytest.approx(float(generator_adversarial_loss(fake)), rel=1e-5)
+    with pytest.raises(ValueError, match="output"):
+        patch_bce(real, target=1.0, output="score")
 
 
 def test_generator_term_is_finite_and_exact_for_very_negative_logits():

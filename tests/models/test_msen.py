@@ -9,10 +9,15 @@ import torch.nn as nn
 
 from sonomtl.errors import InputError
 from sonomtl.models import build_model
-from sonomtl.models.msen import GeneratorOutput, SaliencyOutput, msen_generator, ss_att_net
+from sonomtl.models.msen import (
+    GeneratorOutput,
+    SaliencyOutput,
+    msen_generator,
+    sononet_baseline,
+    ss_att_net,
+)
 from sonomtl.models.sonoeyenet import sonoeyenet
 from sonomtl.models.sononet import sononet16
-from sonomtl.training.msen_task import sononet_baseline
 
 
 def _unit(i: int, o: int, k: int = 3) -> int:

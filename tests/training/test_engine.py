@@ -14,8 +14,9 @@ from safetensors.torch import load_file
 from sonomtl.cli import main
 from sonomtl.config import AdversarialConfig, load_config
 from sonomtl.errors import InputError
+from sonomtl.models.toy import tiny_discriminator, tiny_generator
 from sonomtl.training.checkpoint import FORMAT_VERSION, load_checkpoint_modules
-from sonomtl.training.example import BlobDataset, ExampleTask, tiny_discriminator, tiny_generator
+from sonomtl.training.example import BlobDataset, ExampleTask
 from sonomtl.training.logging import read_metrics
 from sonomtl.training.run import train
 from sonomtl.training.steps import (
@@ -121,7 +122,7 @@ def test_checkpoints_rebuild_the_modules_from_the_file_alone(tmp_path: Path) -> 
     modules, metadata = load_checkpoint_modules(tmp_path / "run")
     assert metadata["format_version"] == FORMAT_VERSION
     assert metadata["modules"]["G"] == {
-        "model": "sonomtl.training.example:tiny_generator",
+        "model": "tiny_generator",
         "kwargs": {"width": 8, "dropout": 0.1},
     }
     assert metadata["preprocessing"]["input_size"] == [16, 16]

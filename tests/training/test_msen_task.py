@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from sonomtl.losses.saliency import saliency_loss
 from sonomtl.models.discriminators import attention_discriminator
 from sonomtl.models.msen import msen_generator
-from sonomtl.training.msen_task import MSENTask, PairInputDiscriminator, saliency_loss
+from sonomtl.training.msen_task import MSENTask, PairInputDiscriminator
 from sonomtl.training.tasks import build_task
 
 
