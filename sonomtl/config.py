@@ -16,13 +16,13 @@ import dataclasses
 import math
 import os
 import re
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from sonomtl.errors import InputError
+from sonomtl.schema import build_typed
 
 __all__ = [
     "AdversarialConfig",
@@ -94,6 +94,9 @@ class LossWeightConfig:
     linearly over the stage's epochs (``per: epoch``, the first epoch has
     ``start`` and the last ``end``) or optimisation steps (``per: step``).
     """
+
+    #: A bare number in YAML is ``{start: number}`` (:func:`sonomtl.schema.build_typed`).
+    SCALAR_FIELD: typing.ClassVar[str] = "start"
 
     start: float
     end: float | None = None
@@ -175,7 +178,6 @@ class TrainConfig:
 
 # --------------------------------------------------------------------------- loading
 
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
 def load_config(path: str | os.PathLike[str], overrides: typing.Sequence[str] = ()) -> TrainConfig:
@@ -276,7 +278,7 @@ def config_from_dict(
     raw: dict[str, Any], *, file: str | os.PathLike[str] | None = None
 ) -> TrainConfig:
     """Build and validate a :class:`TrainConfig` from plain data (parsed YAML)."""
-    config = _build(TrainConfig, raw, "", file)
+    config = build_typed(TrainConfig, raw, "", file)
     _check_semantics(config, file)
     return config
 
@@ -306,114 +308,9 @@ def save_config(config: TrainConfig, path: str | os.PathLike[str]) -> Path:
     return write_text(path, text)
 
 
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp))
-    if tp is type(None):
-        return "null"
-    if dataclasses.is_dataclass(tp):
-        return "a mapping"
-    if origin is list:
-        return f"a list of {_type_name(typing.get_args(tp)[0])}"
-    if origin is dict:
-        return "a mapping"
-    return getattr(tp, "__name__", str(tp))
-
-
-def _fail(key: str, message: str, file: Any) -> typing.NoReturn:
-    raise InputError(message, file=file, field=key or "<root>")
-
-
-def _build(tp: Any, value: Any, key: str, file: Any) -> Any:
-    origin = typing.get_origin(tp)
-    if tp is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(tp)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _build(option, value, key, file)
-            except InputError as error:
-                errors.append(error)
-        if len(errors) == 1:
-            raise errors[0]
-        _fail(key, f"expected {_type_name(tp)}, got {value!r}", file)
-    if origin is Literal:
-        if value not in typing.get_args(tp):
-            _fail(key, f"expected {_type_name(tp)}, got {value!r}", file)
-        return value
-    if dataclasses.is_dataclass(tp):
-        if tp is LossWeightConfig and _is_number(value):
-            value = {"start": value}
-        if not isinstance(value, dict):
-            _fail(key, f"expected a mapping, got {value!r}", file)
-        hints = typing.get_type_hints(tp)
-        fields = {f.name: f for f in dataclasses.fields(tp)}
-        unknown = sorted(set(value) - set(fields), key=str)  # YAML keys may be numbers
-        if unknown:
-            name = f"{key}.{unknown[0]}" if key else str(unknown[0])
-            _fail(name, f"unknown key (known keys here: {', '.join(fields)})", file)
-        kwargs = {}
-        for name, spec in fields.items():
-            child = f"{key}.{name}" if key else name
-            if name not in value:
-                if (
-                    spec.default is dataclasses.MISSING
-                    and spec.default_factory is dataclasses.MISSING
-                ):
-                    _fail(child, "required key is missing", file)
-                continue
-            kwargs[name] = _build(hints[name], value[name], child, file)
-        return tp(**kwargs)
-    if origin is list:
-        if not isinstance(value, list):
-            _fail(key, f"expected {_type_name(tp)}, got {value!r}", file)
-        (item_tp,) = typing.get_args(tp)
-        return [_build(item_tp, v, f"{key}.{i}", file) for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            _fail(key, f"expected a mapping, got {value!r}", file)
-        _, item_tp = typing.get_args(tp)
-        return {str(k): _build(item_tp, v, f"{key}.{k}", file) for k, v in value.items()}
-    if tp is bool:
-        if not isinstance(value, bool):
-            _fail(key, f"expected true or false, got {value!r}", file)
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            _fail(key, f"expected an integer, got {value!r}", file)
-        return value
-    if tp is float:
-        if _is_number(value):
-            return float(value)
-        _fail(key, f"expected a number, got {value!r}", file)
-    if tp is str:
-        if not isinstance(value, str):
-            _fail(key, f"expected a string, got {value!r}", file)
-        return value
-    raise TypeError(f"config field {key!r} has unsupported type {tp!r}")  # pragma: no cover
-
-
-def _is_number(value: Any) -> bool:
-    # YAML 1.1 reads 2e-4 as a string; accept it as the number it is meant to be.
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, (int, float)):
-        return True
-    return isinstance(value, str) and bool(_NUMBER.match(value.strip()))
-
-
 def _check_semantics(config: TrainConfig, file: Any) -> None:
     def fail(key: str, message: str) -> typing.NoReturn:
-        _fail(key, message, file)
+        raise InputError(message, file=file, field=key or "<root>")
 
     if not re.fullmatch(r"[A-Za-z0-9_.+-]+", config.name):
         fail("name", f"a run name may use letters, digits, '_', '.', '+', '-'; got {config.name!r}")

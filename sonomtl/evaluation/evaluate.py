@@ -28,6 +28,7 @@ and ``val`` its validation subjects (``val_fraction`` > 0); ``all`` is every row
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -108,7 +109,7 @@ def evaluate_run(
         )
 
         if flip_test is not None:
-            run.task.params["flip_test"] = bool(flip_test)
+            run.task.params = dataclasses.replace(run.task.params, flip_test=bool(flip_test))
         results, pred = abdominal_results(run, split=split, batch_size=size)
         write_landmark_examples(figures, run.data_root, pred, title)
         lines = frame_lines(pred, config)

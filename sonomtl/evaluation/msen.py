@@ -38,8 +38,9 @@ def _msen_dataset(run: Any, split: str) -> Any:
     spec, records = load_dataset(run.data_root)
     indices = [i for i, r in enumerate(records)
                if r.attention or run.task.variant not in ("ss_cls", "sonoeyenet")]
-    return MSENFrames(run.data_root, indices=indices, input_hw=params.get("input_hw"),
-                      augment=False, normalise=params.get("normalise", "sononet"),
+    params = run.task.read_data_params(params)
+    return MSENFrames(run.data_root, indices=indices, input_hw=params.input_hw,
+                      augment=False, normalise=params.normalise,
                       seed=run.config.seed, loaded=(spec, records))
 
 

@@ -156,11 +156,13 @@ def _fit_batch_size(config: Any, records: Sequence[Any], names: Sequence[str],
                     log: Callable[[str], None]) -> None:
     """Shrink the batch of a single-task run whose training images are fewer than one batch."""
     from sonomtl.data.splits import split_records
+    from sonomtl.schema import parse_params
+    from sonomtl.training.abdominal_task import AbdominalDataParams
 
-    params = config.data.params
-    train = split_records(records, test_fraction=float(params.get("test_fraction", 0.2)),
-                          val_fraction=float(params.get("val_fraction", 0.0)),
-                          seed=int(params.get("split_seed", config.seed)))["train"]
+    params = parse_params(AbdominalDataParams, config.data.params, key="data.params")
+    seed = config.seed if params.split_seed is None else params.split_seed
+    train = split_records(records, test_fraction=params.test_fraction,
+                          val_fraction=params.val_fraction, seed=seed)["train"]
     count = sum(1 for i in train if set(names) & set(records[i].landmarks))
     for stage in config.stages:
         size = stage.batch_size or config.data.batch_size

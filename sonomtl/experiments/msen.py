@@ -173,9 +173,13 @@ def _overrides(name: str, *, scale: str, data: Path, folds: int, fold: int, seed
 def _load_row_config(config_file: Path, items: list[str]) -> tuple[Any, list[str]]:
     """A row's config with ``items``; D is made to see the frames G sees (after ``--set``)."""
     from sonomtl.config import load_config
+    from sonomtl.models.msen import MSEN_INPUT_HW
+    from sonomtl.schema import parse_params
+    from sonomtl.training.msen_task import MSENDataParams
 
     config = load_config(config_file, items)
-    frame_hw = list(config.data.params.get("input_hw", [240, 240]))
+    params = parse_params(MSENDataParams, config.data.params, key="data.params", file=config_file)
+    frame_hw = list(params.input_hw or MSEN_INPUT_HW)
     if "D" in config.modules and list(config.modules["D"].kwargs.get("input_hw", frame_hw)) \
             != frame_hw:
         items = [*items, f"modules.D.kwargs.input_hw=[{frame_hw[0]},{frame_hw[1]}]"]

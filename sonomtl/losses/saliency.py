@@ -10,13 +10,17 @@ that have a ground-truth map.
 
 from __future__ import annotations
 
+import typing
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 
-__all__ = ["SALIENCY_LOSSES", "saliency_bce", "saliency_mse", "saliency_loss"]
+__all__ = ["SALIENCY_LOSSES", "SaliencyLossKind", "saliency_bce", "saliency_mse", "saliency_loss"]
 
 #: The kinds of L_S.
-SALIENCY_LOSSES = ("bce", "mse")
+SaliencyLossKind = Literal["bce", "mse"]
+SALIENCY_LOSSES: tuple[str, ...] = typing.get_args(SaliencyLossKind)
 
 
 def _check(prediction: torch.Tensor, target: torch.Tensor, name: str) -> None:

@@ -73,17 +73,15 @@ landmarks gives the discriminator identical real and fake inputs.
     Passed to :class:`sonomtl.data.dataset.UltrasoundDataset` (default true).
 
 ``modules.<name>.kwargs.encoder_layers``
-    Bottleneck blocks per ResNet stage (default ``[3, 4, 6, 3]``, ResNet-50);
-    ``[1, 1, 1, 1]`` keeps every width and the layout but is about three
-    times cheaper, for CPU-scale runs.
+    Bottleneck blocks per ResNet stage, an argument of the abdominal networks
+    themselves (:func:`sonomtl.models.abdominal.with_encoder_layers`).
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -91,87 +89,61 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from sonomtl.training.tasks import Task, TaskDatasets, build_named_model
+from sonomtl.training.tasks import Task, TaskDatasets
 
 __all__ = [
+    "AbdominalDataParams",
     "AbdominalTask",
+    "AbdominalTaskParams",
     "LOSS_TERMS",
     "load_split_datasets",
-    "with_encoder_layers",
 ]
 
 #: Loss terms the task computes (the engine adds ``adversarial``).
 LOSS_TERMS = ("heatmap", "coordinate", "view")
-_TASK_PARAMS = {
-    "generator",
-    "discriminator",
-    "landmark_task",
-    "annotated_only",
-    "coordinate_threshold",
-    "intensity_mean",
-    "intensity_std",
-    "interchangeable_pairs",
-    "flip_test",
-}
-_DATA_PARAMS = {
-    "input_size",
-    "target_spacing_mm",
-    "test_fraction",
-    "val_fraction",
-    "split_seed",
-    "heatmap_sigma_mm",
-    "heatmap_sigma_px",
-    "augment",
-    "mask_overlays",
-}
 
 
-def with_encoder_layers(module: nn.Module, layers: Sequence[int]) -> nn.Module:
-    """Rebuild the ResNet encoder of an abdominal network with ``layers`` blocks per stage.
+@dataclasses.dataclass(frozen=True)
+class AbdominalTaskParams:
+    """``task.params`` of the abdominal task (each described in the module docstring)."""
 
-    Widths, strides and the module names are unchanged, so the decoder, the view
-    head and checkpoints of the same depth fit. The view copies of ``layer3/4``
-    are re-made from the new encoder (they start equal, as in the full model).
+    generator: str = "net"
+    discriminator: str = "D"
+    landmark_task: str | None = None
+    annotated_only: bool = False
+    coordinate_threshold: float = 0.75
+    intensity_mean: float = 0.0
+    intensity_std: float = 255.0
+    interchangeable_pairs: list[list[str]] = dataclasses.field(default_factory=list)
+    flip_test: bool = False
 
-    Parameters
-    ----------
-    module
-        An :class:`~sonomtl.models.abdominal.AbdominalNet` or
-        :class:`~sonomtl.models.abdominal.ResNetViewClassifier`.
-    layers
-        Four positive block counts.
+    def __post_init__(self) -> None:
+        if not self.intensity_std > 0:
+            raise ValueError(f"intensity_std must be positive, got {self.intensity_std}")
 
-    Returns
-    -------
-    nn.Module
-        ``module``, changed in place.
+
+@dataclasses.dataclass(frozen=True)
+class AbdominalDataParams:
+    """``data.params`` of the abdominal task (each described in the module docstring).
+
+    ``split_seed`` ``None`` is the run's seed; ``input_size`` and
+    ``target_spacing_mm`` ``None`` keep ``dataset.yaml``'s.
     """
-    from sonomtl.models.abdominal import AbdominalNet, ResNetViewClassifier
-    from sonomtl.models.resnet import ResNet
 
-    layers = tuple(int(n) for n in layers)
-    if len(layers) != 4 or min(layers) < 1:
-        raise ValueError(f"encoder_layers must be four positive integers, got {layers!r}")
-    if isinstance(module, AbdominalNet):
-        module.encoder = ResNet(layers=layers, in_chans=module.encoder.in_chans, num_classes=0)
-        if module.view_layer3 is not None:
-            module.view_layer3 = copy.deepcopy(module.encoder.layer3)
-            module.view_layer4 = copy.deepcopy(module.encoder.layer4)
-    elif isinstance(module, ResNetViewClassifier):
-        module.backbone = ResNet(
-            layers=layers, in_chans=module.backbone.in_chans, num_classes=module.num_classes
-        )
-    else:
-        raise TypeError(
-            "encoder_layers applies to the abdominal networks, got "
-            f"{type(module).__name__}"
-        )
-    module.default_cfg["encoder_layers"] = list(layers)
-    return module
+    input_size: int | list[int] | None = None
+    target_spacing_mm: float | None = None
+    test_fraction: float = 0.2
+    val_fraction: float = 0.0
+    split_seed: int | None = None
+    heatmap_sigma_mm: float | None = None
+    heatmap_sigma_px: float | None = None
+    augment: dict[str, Any] | None = None
+    mask_overlays: bool | Literal["static"] = True
 
 
 def load_split_datasets(
-    root: str, *, params: Mapping[str, Any], seed: int, augment_train: bool = True
+    root: str, *, params: Mapping[str, Any] | AbdominalDataParams, seed: int,
+    augment_train: bool = True,
 ) -> tuple[Any, list[Any], dict[str, Any]]:
     """The dataset spec (with ``params`` overrides), its records, and one dataset per split.
 
@@ -182,39 +154,36 @@ def load_split_datasets(
     from sonomtl.data.dataset import UltrasoundDataset, make_augment
     from sonomtl.data.manifest import load_dataset
     from sonomtl.errors import InputError
+    from sonomtl.schema import parse_params
 
-    unknown = sorted(set(params) - _DATA_PARAMS)
-    if unknown:
-        raise InputError(
-            f"unknown data.params {unknown}; known: {sorted(_DATA_PARAMS)}", field="data.params"
-        )
+    params = parse_params(AbdominalDataParams, params, key="data.params")
     if root is None:
         raise InputError("the abdominal task needs data.root (a dataset folder)", field="data.root")
     spec, records = load_dataset(root)
     changes: dict[str, Any] = {}
-    if params.get("input_size") is not None:
-        size = params["input_size"]
+    if params.input_size is not None:
+        size = params.input_size
         changes["input_size"] = (int(size), int(size)) if np.ndim(size) == 0 else tuple(
             int(v) for v in size
         )
-    if params.get("target_spacing_mm") is not None:
-        changes["target_spacing_mm"] = float(params["target_spacing_mm"])
+    if params.target_spacing_mm is not None:
+        changes["target_spacing_mm"] = float(params.target_spacing_mm)
     if changes:
         spec = dataclasses.replace(spec, **changes)
     from sonomtl.data.splits import split_records
 
     splits = split_records(
         records,
-        test_fraction=float(params.get("test_fraction", 0.2)),
-        val_fraction=float(params.get("val_fraction", 0.0)),
-        seed=int(params.get("split_seed", seed)),
+        test_fraction=params.test_fraction,
+        val_fraction=params.val_fraction,
+        seed=seed if params.split_seed is None else params.split_seed,
     )
-    augment_params = params.get("augment")
+    augment_params = params.augment
     common = {
-        "heatmap_sigma_mm": params.get("heatmap_sigma_mm"),
-        "heatmap_sigma_px": params.get("heatmap_sigma_px"),
+        "heatmap_sigma_mm": params.heatmap_sigma_mm,
+        "heatmap_sigma_px": params.heatmap_sigma_px,
         "normalise": None,
-        "mask_overlays": params.get("mask_overlays", True),
+        "mask_overlays": params.mask_overlays,
         "cache_decoded": True,
         "seed": seed,
     }
@@ -261,23 +230,19 @@ class AbdominalTask(Task):
 
     kind = "abdominal"
     loss_terms = LOSS_TERMS
+    task_params_type = AbdominalTaskParams
+    data_params_type = AbdominalDataParams
+    params: AbdominalTaskParams
 
-    def __init__(self, *, params: Mapping[str, Any]) -> None:
+    def __init__(self, *, params: Mapping[str, Any] | AbdominalTaskParams) -> None:
         super().__init__(params=params)
-        unknown = sorted(set(self.params) - _TASK_PARAMS)
-        if unknown:
-            raise ValueError(
-                f"unknown abdominal task params {unknown}; known: {sorted(_TASK_PARAMS)}"
-            )
-        self.generator = str(self.params.get("generator", "net"))
-        self.discriminator = str(self.params.get("discriminator", "D"))
-        self.landmark_task = self.params.get("landmark_task")
-        self.annotated_only = bool(self.params.get("annotated_only", False))
-        self.threshold = float(self.params.get("coordinate_threshold", 0.75))
-        self.intensity_mean = float(self.params.get("intensity_mean", 0.0))
-        self.intensity_std = float(self.params.get("intensity_std", 255.0))
-        if self.intensity_std <= 0:
-            raise ValueError(f"intensity_std must be positive, got {self.intensity_std}")
+        self.generator = self.params.generator
+        self.discriminator = self.params.discriminator
+        self.landmark_task = self.params.landmark_task
+        self.annotated_only = self.params.annotated_only
+        self.threshold = self.params.coordinate_threshold
+        self.intensity_mean = self.params.intensity_mean
+        self.intensity_std = self.params.intensity_std
         self.spec: Any = None
         self.mask_overlays: bool | str = True
         # channel positions (in the network's output) of the interchangeable pairs
@@ -292,14 +257,15 @@ class AbdominalTask(Task):
 
     # ---- data ----------------------------------------------------------------------------
     def build_datasets(
-        self, *, root: str | None, params: Mapping[str, Any], seed: int
+        self, *, root: str | None, params: Mapping[str, Any] | AbdominalDataParams, seed: int
     ) -> TaskDatasets:
         from sonomtl.decoding.ellipse_axes import ellipse_axes
         from sonomtl.errors import InputError
 
+        params = self.read_data_params(params)
         spec, _, datasets = load_split_datasets(root, params=params, seed=seed)
         self.spec = spec
-        self.mask_overlays = params.get("mask_overlays", True)
+        self.mask_overlays = params.mask_overlays
         self.channels = list(range(len(spec.landmarks)))
         train, val = datasets["train"], datasets["val"]
         names = list(spec.landmarks)
@@ -330,7 +296,7 @@ class AbdominalTask(Task):
         from sonomtl.errors import InputError
 
         field = "task.params.interchangeable_pairs"
-        pairs = self.params.get("interchangeable_pairs") or []
+        pairs = self.params.interchangeable_pairs
         known = set(self.spec.landmarks)
         out = []
         for k, pair in enumerate(pairs):
@@ -348,10 +314,7 @@ class AbdominalTask(Task):
         from sonomtl.errors import InputError
 
         field = "task.params.flip_test"
-        wanted = self.params.get("flip_test", False)
-        if not isinstance(wanted, bool):
-            raise InputError(f"expected true or false, got {wanted!r}", field=field)
-        if not wanted:
+        if not self.params.flip_test:
             return None
         try:
             return mirrored_channels(self.spec.flip_pairs, names)
@@ -403,14 +366,6 @@ class AbdominalTask(Task):
         }
 
     # ---- modules -------------------------------------------------------------------------
-    def build_module(self, name: str, *, model: str, kwargs: Mapping[str, Any]) -> nn.Module:
-        kwargs = dict(kwargs)
-        layers = kwargs.pop("encoder_layers", None)
-        module = build_named_model(model, kwargs)
-        if layers is not None:
-            with_encoder_layers(module, layers)
-        return module
-
     # ---- maths ---------------------------------------------------------------------------
     def normalise(self, image: torch.Tensor) -> torch.Tensor:
         """Model input from grey levels: ``(image - intensity_mean) / intensity_std``."""
@@ -481,7 +436,7 @@ class AbdominalTask(Task):
     def validation_outputs(
         self, modules: Mapping[str, nn.Module], batch: Mapping[str, Any]
     ) -> dict[str, torch.Tensor]:
-        from sonomtl.data.heatmaps import soft_coordinates
+        from sonomtl.losses.landmarks import soft_coordinates
 
         outputs = self.forward(modules, batch)
         values: dict[str, torch.Tensor] = {}

@@ -16,6 +16,7 @@ maps), ``classification`` (cross-entropy); validation: ``accuracy`` and
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,7 +28,7 @@ from torch.utils.data import Dataset
 
 from sonomtl.training.tasks import Task, TaskDatasets
 
-__all__ = ["ExampleTask", "BlobDataset"]
+__all__ = ["ExampleDataParams", "ExampleTask", "ExampleTaskParams", "BlobDataset"]
 
 
 class BlobDataset(Dataset):
@@ -73,6 +74,26 @@ class BlobDataset(Dataset):
         }
 
 
+@dataclasses.dataclass(frozen=True)
+class ExampleTaskParams:
+    """``task.params`` of the example task: module names, and two hooks for tests."""
+
+    generator: str = "G"
+    discriminator: str = "D"
+    nan_at_call: int | None = None  # the classification term is NaN at this training call
+    step_delay_s: float = 0.0  # sleep in every step: lets tests kill a run mid-epoch
+
+
+@dataclasses.dataclass(frozen=True)
+class ExampleDataParams:
+    """``data.params`` of the example task."""
+
+    num_samples: int = 64
+    val_samples: int = 16
+    image_size: int = 16
+    augment: bool = True
+
+
 class ExampleTask(Task):
     """The example task.
 
@@ -83,31 +104,28 @@ class ExampleTask(Task):
     """
 
     loss_terms = ("saliency", "classification")
+    task_params_type = ExampleTaskParams
+    data_params_type = ExampleDataParams
+    params: ExampleTaskParams
 
-    def __init__(self, *, params: Mapping[str, Any]) -> None:
+    def __init__(self, *, params: Mapping[str, Any] | ExampleTaskParams) -> None:
         super().__init__(params=params)
-        unknown = set(self.params) - {"generator", "discriminator", "nan_at_call", "step_delay_s"}
-        if unknown:
-            raise ValueError(f"unknown example task params {sorted(unknown)}")
-        self.generator = self.params.get("generator", "G")
-        self.discriminator = self.params.get("discriminator", "D")
+        self.generator = self.params.generator
+        self.discriminator = self.params.discriminator
         self._calls = 0
         self.seen_indices: list[int] = []  # sample indices of every training batch, in order
 
     def build_datasets(
         self, *, root: str | None, params: Mapping[str, Any], seed: int
     ) -> TaskDatasets:
-        size = int(params.get("image_size", 16))
-        train = BlobDataset(
-            num_samples=int(params.get("num_samples", 64)),
-            image_size=size,
-            seed=seed,
-            augment=bool(params.get("augment", True)),
-        )
-        val_samples = int(params.get("val_samples", 16))
+        params = self.read_data_params(params)
+        size = params.image_size
+        train = BlobDataset(num_samples=params.num_samples, image_size=size, seed=seed,
+                            augment=params.augment)
         val = (
-            BlobDataset(num_samples=val_samples, image_size=size, seed=seed + 1, augment=False)
-            if val_samples
+            BlobDataset(num_samples=params.val_samples, image_size=size, seed=seed + 1,
+                        augment=False)
+            if params.val_samples
             else None
         )
         return TaskDatasets(train=train, val=val)
@@ -127,10 +145,10 @@ class ExampleTask(Task):
     ) -> dict[str, torch.Tensor]:
         self._calls += 1
         self.seen_indices.extend(int(i) for i in batch["index"].tolist())
-        if self.params.get("step_delay_s"):
+        if self.params.step_delay_s:
             import time
 
-            time.sleep(float(self.params["step_delay_s"]))  # lets tests kill a run mid-epoch
+            time.sleep(self.params.step_delay_s)
         losses = {}
         if "saliency" in terms:
             losses["saliency"] = F.binary_cross_entropy(
@@ -138,7 +156,7 @@ class ExampleTask(Task):
             )
         if "classification" in terms:
             losses["classification"] = F.cross_entropy(outputs["logits"].float(), batch["label"])
-            if self.params.get("nan_at_call") == self._calls:
+            if self.params.nan_at_call == self._calls:
                 losses["classification"] = losses["classification"] * float("nan")
         return losses
 

@@ -46,9 +46,11 @@ size they go through the frame's preprocessing.
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -58,11 +60,13 @@ from torch.utils.data import Dataset
 
 from sonomtl.data.spec import is_background_class
 from sonomtl.errors import InputError
-from sonomtl.losses.saliency import SALIENCY_LOSSES, saliency_loss
+from sonomtl.losses.saliency import SaliencyLossKind, saliency_loss
 from sonomtl.training.tasks import Task, TaskDatasets
 
 __all__ = [
     "MSEN_VARIANTS",
+    "MSENDataParams",
+    "MSENTaskParams",
     "MSENFrames",
     "MSENTask",
     "PairInputDiscriminator",
@@ -70,10 +74,34 @@ __all__ = [
 ]
 
 #: The kinds of network this task trains (see the module docstring).
-MSEN_VARIANTS: tuple[str, ...] = ("msen", "ss_att", "sononet", "ss_cls", "sonoeyenet")
-_TASK_PARAMS = {"variant", "saliency_loss", "generator", "discriminator"}
-_DATA_PARAMS = {"folds", "fold", "split_seed", "input_hw", "flip_prob", "rotate_deg",
-                "normalise", "validate", "cache"}
+MSENVariant = Literal["msen", "ss_att", "sononet", "ss_cls", "sonoeyenet"]
+MSEN_VARIANTS: tuple[str, ...] = typing.get_args(MSENVariant)
+
+
+@dataclasses.dataclass(frozen=True)
+class MSENTaskParams:
+    """``task.params`` of the M-SEN task (module docstring)."""
+
+    variant: MSENVariant = "msen"
+    saliency_loss: SaliencyLossKind = "bce"
+    generator: str = "G"
+    discriminator: str = "D"
+
+
+@dataclasses.dataclass(frozen=True)
+class MSENDataParams:
+    """``data.params`` of the M-SEN task (module docstring); ``input_hw`` ``None``: the
+    dataset's input size; ``cache``: keep decoded frames in memory."""
+
+    folds: int = 5
+    fold: int = 0
+    split_seed: int = 0
+    input_hw: list[int] | None = None
+    flip_prob: float = 0.5
+    rotate_deg: float = 10.0
+    normalise: str | None = "sononet"
+    validate: bool = True
+    cache: bool = True
 
 
 def resolve_weights_path(path: str | Path) -> Path:
@@ -209,23 +237,16 @@ class MSENTask(Task):
     """The M-SEN task (see the module docstring for ``task.params`` and ``data.params``)."""
 
     kind = "msen"
+    task_params_type = MSENTaskParams
+    data_params_type = MSENDataParams
+    params: MSENTaskParams
 
-    def __init__(self, *, params: Mapping[str, Any]) -> None:
+    def __init__(self, *, params: Mapping[str, Any] | MSENTaskParams) -> None:
         super().__init__(params=params)
-        unknown = set(self.params) - _TASK_PARAMS
-        if unknown:
-            raise ValueError(f"unknown msen task params {sorted(unknown)}; "
-                             f"known: {sorted(_TASK_PARAMS)}")
-        self.variant = str(self.params.get("variant", "msen"))
-        if self.variant not in MSEN_VARIANTS:
-            raise ValueError(f"task.params.variant: expected one of {MSEN_VARIANTS}, "
-                             f"got {self.variant!r}")
-        self.loss_kind = str(self.params.get("saliency_loss", "bce"))
-        if self.loss_kind not in SALIENCY_LOSSES:
-            raise ValueError(f"task.params.saliency_loss: expected one of {SALIENCY_LOSSES}, "
-                             f"got {self.loss_kind!r}")
-        self.generator = str(self.params.get("generator", "G"))
-        self.discriminator = str(self.params.get("discriminator", "D"))
+        self.variant = self.params.variant
+        self.loss_kind = self.params.saliency_loss
+        self.generator = self.params.generator
+        self.discriminator = self.params.discriminator
 
     @property
     def predicts_maps(self) -> bool:
@@ -244,14 +265,11 @@ class MSENTask(Task):
 
     # ---- data -----------------------------------------------------------------
     def build_datasets(
-        self, *, root: str | None, params: Mapping[str, Any], seed: int
+        self, *, root: str | None, params: Mapping[str, Any] | MSENDataParams, seed: int
     ) -> TaskDatasets:
         from sonomtl.data.manifest import load_dataset
 
-        unknown = set(params) - _DATA_PARAMS
-        if unknown:
-            raise InputError(f"unknown msen data params {sorted(unknown)}; known: "
-                             f"{sorted(_DATA_PARAMS)}", field="data.params")
+        params = self.read_data_params(params)
         if root is None:
             raise InputError("the msen task needs data.root (a dataset folder)", field="data.root")
         spec, records = load_dataset(root)
@@ -269,23 +287,21 @@ class MSENTask(Task):
             raise InputError("no attention maps in the manifest: run 'sonomtl gaze maps "
                              f"{root}' first", file=Path(root) / "manifest.csv",
                              field="attention")
-        train_idx, val_idx = _split(records, folds=int(params.get("folds", 5)),
-                                    fold=int(params.get("fold", 0)),
-                                    seed=int(params.get("split_seed", 0)))
+        train_idx, val_idx = _split(records, folds=params.folds, fold=params.fold,
+                                    seed=params.split_seed)
         if self.variant in ("ss_cls", "sonoeyenet"):  # need A as an input: rows with a map
             train_idx = np.array([i for i in train_idx if records[i].attention], dtype=np.int64)
             val_idx = np.array([i for i in val_idx if records[i].attention], dtype=np.int64)
         common = {
-            "input_hw": params.get("input_hw"),
-            "normalise": params.get("normalise", "sononet"),
-            "cache": bool(params.get("cache", True)),
+            "input_hw": params.input_hw,
+            "normalise": params.normalise,
+            "cache": params.cache,
             "loaded": (spec, records),
         }
         train = MSENFrames(root, indices=train_idx, augment=True, seed=seed,
-                           flip_prob=float(params.get("flip_prob", 0.5)),
-                           rotate_deg=float(params.get("rotate_deg", 10.0)), **common)
+                           flip_prob=params.flip_prob, rotate_deg=params.rotate_deg, **common)
         val = MSENFrames(root, indices=val_idx, augment=False, seed=seed, **common) \
-            if params.get("validate", True) else None
+            if params.validate else None
         return TaskDatasets(train=train, val=val)
 
     def collate(self, samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

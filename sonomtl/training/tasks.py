@@ -33,6 +33,8 @@ import torch
 import torch.nn as nn
 from torch.utils.data import Dataset
 
+from sonomtl.schema import parse_params
+
 __all__ = [
     "TASK_FACTORIES",
     "Task",
@@ -63,8 +65,15 @@ class Task:
     Parameters
     ----------
     params
-        The config's ``task.params`` (free-form, task-specific).
+        The config's ``task.params``: read into :attr:`task_params_type` (a frozen
+        dataclass; unknown keys and wrong types are refused naming the field), or
+        kept as a plain dict by a task that declares none.
     """
+
+    #: The frozen dataclasses ``task.params`` and ``data.params`` are read into
+    #: (:func:`sonomtl.schema.parse_params`); ``None``: a plain dict.
+    task_params_type: type | None = None
+    data_params_type: type | None = None
 
     #: What evaluation and inference make of the task's generator: ``"msen"`` (attention +
     #: plane), ``"abdominal"`` (views + landmarks) or ``"generic"`` (neither).
@@ -74,8 +83,15 @@ class Task:
     #: term); ``None``: not declared, an unknown term fails at the stage's first step.
     loss_terms: tuple[str, ...] | None = None
 
-    def __init__(self, *, params: Mapping[str, Any]) -> None:
-        self.params = dict(params)
+    def __init__(self, *, params: Mapping[str, Any] | Any) -> None:
+        self.params: Any = (parse_params(self.task_params_type, params, key="task.params")
+                            if self.task_params_type is not None else dict(params))
+
+    def read_data_params(self, params: Mapping[str, Any] | Any) -> Any:
+        """``data.params`` as :attr:`data_params_type` (checked), or a plain dict without one."""
+        if self.data_params_type is None:
+            return dict(params)
+        return parse_params(self.data_params_type, params, key="data.params")
 
     # ---- data -----------------------------------------------------------------
     def build_datasets(

@@ -8,6 +8,8 @@ grey levels than training did.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -75,7 +77,7 @@ def test_flip_testing_averages_each_frame_with_its_mirror_image(hc18_run, tmp_pa
     expected = 0.5 * (own + flipped[:, [1, 0, 2, 3], :, ::-1])
     np.testing.assert_allclose(merged, expected, atol=1e-5)
     assert np.abs(merged - own).max() > 1e-2  # the tiny network is far from flip-equivariant
-    task.params["flip_test"] = False
+    task.params = dataclasses.replace(task.params, flip_test=False)
     task.build_datasets(root=str(run.data_root), params=params, seed=run.config.seed)
     np.testing.assert_allclose(network_outputs(run.module, task, batch)["heatmaps"], own,
                                atol=1e-6)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from sonomtl.errors import InputError
 from sonomtl.training.abdominal_task import AbdominalTask, with_encoder_layers
 
 
@@ -59,8 +60,13 @@ def test_unknown_term_and_missing_outputs_are_named():
         task.generator_losses({"heatmaps": torch.zeros(1, 1, 4, 4)}, batch, terms=["saliency"])
     with pytest.raises(ValueError, match="view head"):
         task.generator_losses({"heatmaps": torch.zeros(1, 1, 4, 4)}, batch, terms=["view"])
-    with pytest.raises(ValueError, match="unknown abdominal task params"):
+    with pytest.raises(InputError, match=r"field task.params.lr: unknown key"):
         AbdominalTask(params={"lr": 1})
+    with pytest.raises(InputError, match=r"field task.params.coordinate_threshold: expected a "
+                                         r"number"):
+        AbdominalTask(params={"coordinate_threshold": "high"})
+    with pytest.raises(InputError, match=r"field task.params: intensity_std must be positive"):
+        AbdominalTask(params={"intensity_std": 0})
 
 
 def test_discriminator_sees_only_annotated_channels_and_they_carry_no_other_gradient():
