@@ -10,7 +10,8 @@ Decoding, for maps of shape ``(..., L, H, W)``:
 * :func:`decode_argmax`: the brightest pixel.
 * :func:`decode_weighted_mean`: the heat-map-weighted mean of the pixel
   coordinates over pixels above ``threshold`` (paper 2, k = 0.75).
-* :func:`soft_coordinates`: the same in torch, differentiable (coordinate loss).
+* :func:`sonomtl.losses.landmarks.soft_coordinates`: the same in torch,
+  differentiable (the coordinate loss).
 
 :func:`merge_mirrored` is flip testing: the mean of a frame's maps and its
 mirror image's, mirrored back with the left/right landmarks swapped
@@ -24,16 +25,13 @@ brightest pixel (a decoder must answer; a loss must stay finite).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    import torch
-
 __all__ = [
     "landmarks_to_heatmaps", "sigma_px_from_mm", "decode_argmax", "decode_weighted_mean",
-    "soft_coordinates", "merge_mirrored", "mirrored_channels",
+    "merge_mirrored", "mirrored_channels",
 ]
 
 
@@ -231,40 +229,3 @@ def merge_mirrored(
         raise ValueError(f"permutation must reorder the {maps.shape[1]} channels, got "
                          f"{order.tolist()}")
     return 0.5 * (maps + other[:, order, :, ::-1])
-
-
-def soft_coordinates(heatmaps: torch.Tensor, *, threshold: float) -> torch.Tensor:
-    """Differentiable landmark coordinates ``(B, L, 2)`` (x, y) from heat maps ``(B, L, H, W)``.
-
-    Paper 2's coordinate constraint: ``x = sum_{i in O} H_i S_i / sum_{i in O} H_i``
-    over ``O = {i : H_i > threshold}``, so ``dx / dH_i = (S_i - x) / sum_{O} H``
-    for ``i`` in ``O`` and 0 elsewhere (the set ``O`` itself is not differentiated).
-
-    When no pixel of a map exceeds the threshold (early in training), that
-    map's coordinate is its argmax pixel, which is a constant: the coordinate
-    loss then gives no gradient to that map and the heat-map loss drives it.
-    The result is always finite.
-    """
-    import torch
-
-    if not isinstance(heatmaps, torch.Tensor) or heatmaps.ndim != 4:
-        shape = tuple(heatmaps.shape) if hasattr(heatmaps, "shape") else type(heatmaps).__name__
-        raise ValueError(f"heatmaps must be a torch.Tensor of shape (B, L, H, W), got {shape}")
-    if not math.isfinite(float(threshold)):
-        raise ValueError(f"threshold must be finite, got {threshold!r}")
-    _, _, rows, cols = heatmaps.shape
-    dtype = heatmaps.dtype if heatmaps.is_floating_point() else torch.float32
-    maps = heatmaps.to(dtype)
-    above = maps > threshold
-    weights = torch.where(above, maps, torch.zeros_like(maps))
-    total = weights.sum(dim=(-2, -1))
-    xs = torch.arange(cols, dtype=dtype, device=maps.device)
-    ys = torch.arange(rows, dtype=dtype, device=maps.device)
-    x_sum = (weights.sum(dim=-2) * xs).sum(dim=-1)
-    y_sum = (weights.sum(dim=-1) * ys).sum(dim=-1)
-    valid = above.any(dim=-1).any(dim=-1) & (total != 0)
-    safe_total = torch.where(valid, total, torch.ones_like(total))
-    soft = torch.stack([x_sum / safe_total, y_sum / safe_total], dim=-1)
-    index = maps.detach().flatten(-2).argmax(dim=-1)
-    hard = torch.stack([(index % cols).to(dtype), (index // cols).to(dtype)], dim=-1)
-    return torch.where(valid[..., None], soft, hard)

@@ -35,8 +35,9 @@ __all__ = [
     "prepare_frame",
 ]
 
-#: Model families inference knows how to read: attention + plane (M-SEN G),
-#: plane classifier (SonoNet), views + landmark heat maps (abdominal network).
+#: Model families inference knows how to read (a network's ``default_cfg["kind"]``):
+#: attention + plane (M-SEN G), classifier (SonoNet, the STL view classifier),
+#: views + landmark heat maps (abdominal network).
 KINDS = ("msen", "classifier", "abdominal")
 
 
@@ -138,22 +139,10 @@ def _check_normalisation(norm: Any) -> None:
 
 def abdominal_default_measurements() -> dict[str, dict[str, Any]]:
     """The paper's 7 measurements (Table 1): distance between each ``_1``/``_2`` pair."""
-    from sonomtl.data.abdominal_views import MEASUREMENTS
+    from sonomtl.vocabulary import MEASUREMENTS
 
     return {name: {"type": "distance", "landmarks": list(pair)}
             for name, pair in MEASUREMENTS.items()}
-
-
-def _kind(default_cfg: Mapping[str, Any]) -> str | None:
-    outputs = list(default_cfg.get("outputs") or [])
-    architecture = str(default_cfg.get("architecture", ""))
-    if "heatmaps" in outputs:
-        return "abdominal"
-    if "attention" in outputs and "logits" in outputs:
-        return "msen"
-    if architecture.startswith("sononet") or (not outputs and default_cfg.get("num_classes")):
-        return "classifier"
-    return None
 
 
 def config_from_model(
@@ -166,9 +155,9 @@ def config_from_model(
     inference supports (a discriminator, SS-att, SS-cls, ...).
     """
     cfg = dict(default_cfg)
-    kind = _kind(cfg)
+    kind = cfg.get("kind")
     architecture = str(cfg.get("architecture", "unknown"))
-    if kind is None or cfg.get("inputs", ["frame"]) != ["frame"]:
+    if kind not in KINDS or cfg.get("inputs", ["frame"]) != ["frame"]:
         raise InputError(
             f"model type {architecture!r} is not supported by predict/export: expected an M-SEN "
             "generator, a SonoNet classifier or an abdominal network", file=file)
@@ -184,7 +173,7 @@ def config_from_model(
     view_landmarks = pre.get("view_landmarks")
     measurements = pre.get("measurements")
     if kind == "abdominal":
-        from sonomtl.data.abdominal_views import ABDOMINAL_CLASSES, VIEW_LANDMARKS
+        from sonomtl.vocabulary import ABDOMINAL_CLASSES, VIEW_LANDMARKS
 
         if view_landmarks is None and class_names is not None and \
                 tuple(class_names) == ABDOMINAL_CLASSES:

@@ -302,17 +302,29 @@ def _warp_back(model_map: np.ndarray, pipeline: Any, hw: Sequence[int]) -> np.nd
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
 
 
-def _pick_generator(modules: Mapping[str, Any], *, file: Any) -> tuple[str, Any]:
+def _generator_name(metadata: Mapping[str, Any], *, file: Any) -> str:
+    """The checkpoint module that inference runs: the task's ``generator``, else one of
+    :data:`_GENERATOR_NAMES`, else the only module that is no discriminator."""
+    modules = metadata["modules"]
+    task_params = (metadata.get("task") or {}).get("params") or {}
+    named = task_params["generator"] if "generator" in task_params else None
+    if named in modules:
+        return str(named)
     for name in _GENERATOR_NAMES:
         if name in modules:
-            return name, modules[name]
-    candidates = [(n, m) for n, m in modules.items()
-                  if "discriminator" not in str(getattr(m, "default_cfg", {}).get("architecture",
-                                                                                  "")).lower()]
+            return name
+    candidates = [n for n, spec in modules.items() if not _is_discriminator(spec["model"])]
     if len(candidates) != 1:
         raise InputError(f"cannot tell which module to run among {sorted(modules)}; name the "
                          "generator 'G' in the training config", file=file)
     return candidates[0]
+
+
+def _is_discriminator(model: str) -> bool:
+    from sonomtl.models.registry import registered_name
+
+    name = registered_name(model) or model
+    return "discriminator" in name or name == "patchgan"
 
 
 def load_model(
@@ -335,16 +347,15 @@ def load_model(
         return module, config, f"registry:{text}"
     if not path.exists():
         raise InputError("no such checkpoint, ONNX file or registry model name", file=path)
-    from sonomtl.training.checkpoint import load_checkpoint_modules
+    from sonomtl.models.checkpoints import (
+        load_checkpoint_module,
+        read_model_metadata,
+        weights_file,
+    )
 
-    try:
-        modules, metadata = load_checkpoint_modules(path)
-    except InputError:
-        raise
-    except (RuntimeError, ValueError, KeyError, TypeError) as error:
-        raise InputError(f"cannot rebuild the checkpoint's model: "
-                         f"{' '.join(str(error).split())[:300]}", file=path) from None
-    _, module = _pick_generator(modules, file=path)
+    weights = weights_file(path)
+    metadata = read_model_metadata(weights)
+    module = load_checkpoint_module(weights, _generator_name(metadata, file=weights), metadata)
     config = config_from_model(getattr(module, "default_cfg", {}) or {},
                                metadata.get("preprocessing"), file=path)
     return module.eval(), config, f"checkpoint:{path}"

@@ -7,7 +7,7 @@
 * :func:`coordinate_loss` (eq. 3): Euclidean distance in pixels between the
   predicted positions and the true landmarks, averaged over the selected
   landmarks. A position is the heat-map-weighted mean of the pixel coordinates
-  whose value exceeds ``threshold`` (:func:`sonomtl.data.heatmaps.soft_coordinates`,
+  whose value exceeds ``threshold`` (:func:`soft_coordinates`,
   differentiable); a map with no pixel above it takes its arg-max pixel, a
   constant, so its distance counts in the loss value but gives no gradient.
 
@@ -24,13 +24,13 @@ without selected landmarks.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 
-from sonomtl.data.heatmaps import soft_coordinates
-
 __all__ = [
+    "soft_coordinates",
     "selective_l2_loss", "coordinate_loss", "match_interchangeable_pairs", "COORDINATE_THRESHOLD",
 ]
 
@@ -139,7 +139,7 @@ def coordinate_loss(
     """Eq. 3: mean Euclidean distance (pixels) between soft coordinates and the true points.
 
     Per image ``1 / N_L' * sum_{l in L'} ||p_l - p_hat_l||``, with ``p_hat`` from
-    :func:`sonomtl.data.heatmaps.soft_coordinates`. A selected channel with no
+    :func:`soft_coordinates`. A selected channel with no
     pixel above ``threshold`` takes its arg-max position: its distance is counted
     (the loss value stays the mean landmark error) but gives no gradient.
 
@@ -244,3 +244,40 @@ def match_interchangeable_pairs(
             mask[:, i], mask[:, j] = (torch.where(s_mask, mask[:, j], mask[:, i]),
                                       torch.where(s_mask, mask[:, i], mask[:, j]))
     return maps, points, mask
+
+
+def soft_coordinates(heatmaps: torch.Tensor, *, threshold: float) -> torch.Tensor:
+    """Differentiable landmark coordinates ``(B, L, 2)`` (x, y) from heat maps ``(B, L, H, W)``.
+
+    Paper 2's coordinate constraint: ``x = sum_{i in O} H_i S_i / sum_{i in O} H_i``
+    over ``O = {i : H_i > threshold}``, so ``dx / dH_i = (S_i - x) / sum_{O} H``
+    for ``i`` in ``O`` and 0 elsewhere (the set ``O`` itself is not differentiated).
+
+    When no pixel of a map exceeds the threshold (early in training), that
+    map's coordinate is its argmax pixel, which is a constant: the coordinate
+    loss then gives no gradient to that map and the heat-map loss drives it.
+    The result is always finite.
+    """
+    import torch
+
+    if not isinstance(heatmaps, torch.Tensor) or heatmaps.ndim != 4:
+        shape = tuple(heatmaps.shape) if hasattr(heatmaps, "shape") else type(heatmaps).__name__
+        raise ValueError(f"heatmaps must be a torch.Tensor of shape (B, L, H, W), got {shape}")
+    if not math.isfinite(float(threshold)):
+        raise ValueError(f"threshold must be finite, got {threshold!r}")
+    _, _, rows, cols = heatmaps.shape
+    dtype = heatmaps.dtype if heatmaps.is_floating_point() else torch.float32
+    maps = heatmaps.to(dtype)
+    above = maps > threshold
+    weights = torch.where(above, maps, torch.zeros_like(maps))
+    total = weights.sum(dim=(-2, -1))
+    xs = torch.arange(cols, dtype=dtype, device=maps.device)
+    ys = torch.arange(rows, dtype=dtype, device=maps.device)
+    x_sum = (weights.sum(dim=-2) * xs).sum(dim=-1)
+    y_sum = (weights.sum(dim=-1) * ys).sum(dim=-1)
+    valid = above.any(dim=-1).any(dim=-1) & (total != 0)
+    safe_total = torch.where(valid, total, torch.ones_like(total))
+    soft = torch.stack([x_sum / safe_total, y_sum / safe_total], dim=-1)
+    index = maps.detach().flatten(-2).argmax(dim=-1)
+    hard = torch.stack([(index % cols).to(dtype), (index // cols).to(dtype)], dim=-1)
+    return torch.where(valid[..., None], soft, hard)

@@ -52,16 +52,17 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from sonomtl.data.abdominal_views import (
+from sonomtl.models.abdominal_heads import LandmarkDecoder, MultiLevelViewHead
+from sonomtl.models.resnet import STAGE_CHANNELS, resnet50
+from sonomtl.vocabulary import (
     ABDOMINAL_CLASSES,
     ABDOMINAL_LANDMARKS,
     LANDMARK_TASKS,
     VIEW_LANDMARKS,
 )
-from sonomtl.models.abdominal_heads import LandmarkDecoder, MultiLevelViewHead
-from sonomtl.models.resnet import STAGE_CHANNELS, resnet50
 
 __all__ = [
+    "with_encoder_layers",
     "ABDOMINAL_CLASSES",
     "ABDOMINAL_LANDMARKS",
     "ABDOMINAL_INPUT_HW",
@@ -170,6 +171,7 @@ class AbdominalNet(nn.Module):
             )
         outputs = (["view_logits"] if num_classes else []) + ["heatmaps"]
         self.default_cfg: dict[str, Any] = {
+            "kind": "abdominal",
             "architecture": architecture,
             "input_hw": ABDOMINAL_INPUT_HW,
             "in_chans": in_chans,
@@ -279,6 +281,7 @@ class ResNetViewClassifier(nn.Module):
         self.num_classes = num_classes
         self.backbone = resnet50(in_chans=in_chans, num_classes=num_classes)
         self.default_cfg: dict[str, Any] = {
+            "kind": "classifier",
             "architecture": "resnet50_classifier",
             "input_hw": ABDOMINAL_INPUT_HW,
             "in_chans": in_chans,
@@ -311,9 +314,10 @@ def abdominal_mgcn(
     class_names: Sequence[str] | None = None,
     landmark_names: Sequence[str] | None = None,
     duplicate_late_stages: bool = True,
+    encoder_layers: Sequence[int] | None = None,
 ) -> AbdominalNet:
     """Multi-task network with GCN + boundary-refinement skips (MGCN)."""
-    return AbdominalNet(
+    model = AbdominalNet(
         num_classes=num_classes,
         num_landmarks=num_landmarks,
         in_chans=in_chans,
@@ -324,6 +328,7 @@ def abdominal_mgcn(
         duplicate_late_stages=duplicate_late_stages,
         architecture="abdominal_mgcn",
     )
+    return _layered(model, encoder_layers)
 
 
 def abdominal_mtl(
@@ -335,6 +340,7 @@ def abdominal_mtl(
     class_names: Sequence[str] | None = None,
     landmark_names: Sequence[str] | None = None,
     duplicate_late_stages: bool = True,
+    encoder_layers: Sequence[int] | None = None,
 ) -> AbdominalNet:
     """The full model (MGCN_R). Same network as :func:`abdominal_mgcn`; "R" is in the losses."""
     model = abdominal_mgcn(
@@ -347,7 +353,7 @@ def abdominal_mtl(
         duplicate_late_stages=duplicate_late_stages,
     )
     model.default_cfg["architecture"] = "abdominal_mtl"
-    return model
+    return _layered(model, encoder_layers)
 
 
 def abdominal_mfcn(
@@ -358,9 +364,10 @@ def abdominal_mfcn(
     gcn_kernel: int = 15,
     class_names: Sequence[str] | None = None,
     landmark_names: Sequence[str] | None = None,
+    encoder_layers: Sequence[int] | None = None,
 ) -> AbdominalNet:
     """Multi-task network with plain FCN skips (MFCN). ``gcn_kernel`` is accepted and unused."""
-    return AbdominalNet(
+    model = AbdominalNet(
         num_classes=num_classes,
         num_landmarks=num_landmarks,
         in_chans=in_chans,
@@ -370,6 +377,7 @@ def abdominal_mfcn(
         landmark_names=landmark_names,
         architecture="abdominal_mfcn",
     )
+    return _layered(model, encoder_layers)
 
 
 def abdominal_sfcn(
@@ -380,6 +388,7 @@ def abdominal_sfcn(
     gcn_kernel: int = 15,
     task: str | None = None,
     landmark_names: Sequence[str] | None = None,
+    encoder_layers: Sequence[int] | None = None,
 ) -> AbdominalNet:
     """Single-task FCN for one landmark task: encoder + FCN decoder, no view head.
 
@@ -402,7 +411,7 @@ def abdominal_sfcn(
         landmark_names = task_names if landmark_names is None else landmark_names
     if num_landmarks is None:
         raise ValueError("abdominal_sfcn needs task= (a landmark task name) or num_landmarks=")
-    return AbdominalNet(
+    model = AbdominalNet(
         num_classes=0,
         num_landmarks=num_landmarks,
         in_chans=in_chans,
@@ -411,6 +420,7 @@ def abdominal_sfcn(
         landmark_names=landmark_names,
         architecture="abdominal_sfcn",
     )
+    return _layered(model, encoder_layers)
 
 
 def resnet50_classifier(
@@ -420,6 +430,62 @@ def resnet50_classifier(
     in_chans: int = 1,
     gcn_kernel: int = 15,
     class_names: Sequence[str] | None = None,
+    encoder_layers: Sequence[int] | None = None,
 ) -> ResNetViewClassifier:
     """Single-task view classifier (STL). ``num_landmarks`` and ``gcn_kernel`` are unused."""
-    return ResNetViewClassifier(num_classes=num_classes, in_chans=in_chans, class_names=class_names)
+    model = ResNetViewClassifier(num_classes=num_classes, in_chans=in_chans,
+                                 class_names=class_names)
+    return _layered(model, encoder_layers)
+
+
+def with_encoder_layers(module: nn.Module, layers: Sequence[int]) -> nn.Module:
+    """Rebuild the ResNet encoder of an abdominal network with ``layers`` blocks per stage.
+
+    Widths, strides and the module names are unchanged, so the decoder, the view
+    head and checkpoints of the same depth fit. The view copies of ``layer3/4``
+    are re-made from the new encoder (they start equal, as in the full model).
+
+    Parameters
+    ----------
+    module
+        An :class:`~sonomtl.models.abdominal.AbdominalNet` or
+        :class:`~sonomtl.models.abdominal.ResNetViewClassifier`.
+    layers
+        Four positive block counts.
+
+    Returns
+    -------
+    nn.Module
+        ``module``, changed in place.
+    """
+    from sonomtl.models.resnet import ResNet
+
+    layers = tuple(int(n) for n in layers)
+    if len(layers) != 4 or min(layers) < 1:
+        raise ValueError(f"encoder_layers must be four positive integers, got {layers!r}")
+    if isinstance(module, AbdominalNet):
+        module.encoder = ResNet(layers=layers, in_chans=module.encoder.in_chans, num_classes=0)
+        if module.view_layer3 is not None:
+            module.view_layer3 = copy.deepcopy(module.encoder.layer3)
+            module.view_layer4 = copy.deepcopy(module.encoder.layer4)
+    elif isinstance(module, ResNetViewClassifier):
+        module.backbone = ResNet(
+            layers=layers, in_chans=module.backbone.in_chans, num_classes=module.num_classes
+        )
+    else:
+        raise TypeError(
+            "encoder_layers applies to the abdominal networks, got "
+            f"{type(module).__name__}"
+        )
+    module.default_cfg["encoder_layers"] = list(layers)
+    return module
+
+
+def _layered(model: Any, encoder_layers: Sequence[int] | None) -> Any:
+    """``model`` with ``encoder_layers`` blocks per ResNet stage (``None``: ResNet-50's).
+
+    The full network is built first and its encoder then rebuilt, so a seeded
+    build draws the same initial weights as before ``encoder_layers`` became a
+    factory argument (it was applied by the training task).
+    """
+    return model if encoder_layers is None else with_encoder_layers(model, encoder_layers)

@@ -73,8 +73,9 @@ class AttentionDiscriminator(nn.Module):
             nn.Linear(fc_features[1], 1),
         )
         self.input_hw = (rows, cols)
-        self.default_cfg = {"architecture": "attention_discriminator", "input_hw": (rows, cols),
-                            "in_chans": in_chans, "inputs": ["frame", "attention"]}
+        self.default_cfg = {"kind": "discriminator", "architecture": "attention_discriminator",
+                            "input_hw": (rows, cols), "in_chans": in_chans,
+                            "inputs": ["frame", "attention"]}
 
     def forward_logits(self, frame: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
         """Logits ``(N,)`` (before the final sigmoid); use these with the BCE losses."""
@@ -115,7 +116,8 @@ class PatchGAN(nn.Module):
             chans = out
         layers.append(nn.Conv2d(chans, 1, 4, stride=1, padding=1))
         self.model = nn.Sequential(*layers)
-        self.default_cfg = {"architecture": "patchgan", "in_chans": in_chans}
+        self.default_cfg = {"kind": "discriminator", "architecture": "patchgan",
+                            "in_chans": in_chans}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Patch logits ``(N, 1, h, w)``."""

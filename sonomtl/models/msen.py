@@ -196,6 +196,7 @@ class MSENGenerator(nn.Module):
         if class_names is None and num_classes == len(MSEN_CLASS_NAMES):
             class_names = MSEN_CLASS_NAMES
         self.default_cfg: dict[str, Any] = {
+            "kind": "msen" if classify else "saliency",
             "architecture": (f"msen_generator_sononet{width}" if classify
                              else f"ss_att_sononet{width}"),
             "input_hw": MSEN_INPUT_HW,

@@ -68,6 +68,7 @@ class SonoEyeNet(nn.Module):
             class_names = MSEN_CLASS_NAMES
         self.width = width
         self.default_cfg: dict[str, Any] = {
+            "kind": "classifier",
             "architecture": f"sonoeyenet_late_sononet{width}",
             "input_hw": MSEN_INPUT_HW,
             "in_chans": in_chans,

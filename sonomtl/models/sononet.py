@@ -121,6 +121,7 @@ class SonoNet(nn.Module):
             ConvBNReLU(4 * width, num_classes, kernel_size=1, bn_eps=BN_EPS, relu=False),
         )
         self.default_cfg: dict[str, Any] = {
+            "kind": "classifier",
             "architecture": f"sononet{width}",
             "input_hw": SONONET_INPUT_HW,
             "in_chans": in_chans,

@@ -34,7 +34,9 @@ class TinyGenerator(nn.Module):
             nn.Flatten(),
             nn.Linear(width, num_classes),
         )
-        self.default_cfg = {"in_chans": in_chans, "num_classes": num_classes}
+        self.default_cfg = {"kind": "msen", "architecture": "tiny_generator",
+                            "in_chans": in_chans, "num_classes": num_classes,
+                            "inputs": ["frame"], "outputs": ["attention", "logits"]}
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         features = self.features(image)
@@ -47,6 +49,8 @@ class TinyDiscriminator(nn.Module):
 
     def __init__(self, *, in_chans: int = 2, width: int = 8) -> None:
         super().__init__()
+        self.default_cfg = {"kind": "discriminator", "architecture": "tiny_discriminator",
+                            "in_chans": in_chans}
         self.body = nn.Sequential(
             nn.Conv2d(in_chans, width, 3, stride=2, padding=1),
             nn.LeakyReLU(0.2),

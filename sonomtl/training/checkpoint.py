@@ -1,6 +1,7 @@
 """Checkpoints: weights in safetensors, training state with ``torch.save``, atomic pointer.
 
-A checkpoint of step N is two files in ``runs/<name>/checkpoints/``:
+A checkpoint of step N is two files in ``runs/<name>/checkpoints/`` (reading the
+weights back needs only :mod:`sonomtl.models.checkpoints`, which inference uses):
 
 * ``step-000000N.safetensors``: every module's ``state_dict`` under
   ``<module>.<key>`` plus metadata (JSON in the safetensors header): the
@@ -31,6 +32,15 @@ import torch.nn as nn
 
 from sonomtl.errors import InputError
 from sonomtl.fileio import atomic_path, write_json
+from sonomtl.models.checkpoints import (
+    FORMAT_VERSION,
+    WEIGHT_FILE_ARGS,
+    CheckpointPaths,
+    latest_checkpoint,
+    load_weights,
+    read_model_metadata,
+    weights_file,
+)
 
 __all__ = [
     "FORMAT_VERSION",
@@ -45,17 +55,6 @@ __all__ = [
     "read_metadata",
 ]
 
-FORMAT_VERSION = 1
-
-
-class CheckpointPaths:
-    """File names of the checkpoint of one step inside ``checkpoints/``."""
-
-    def __init__(self, folder: str | os.PathLike[str], step: int) -> None:
-        self.folder = Path(folder)
-        self.step = step
-        self.weights = self.folder / f"step-{step:09d}.safetensors"
-        self.state = self.folder / f"step-{step:09d}.state.pt"
 
 
 def capture_rng_state() -> dict[str, Any]:
@@ -145,94 +144,17 @@ def _prune(folder: Path, *, keep_last: int, current: int) -> None:
             path.unlink(missing_ok=True)
 
 
-def latest_checkpoint(run_or_folder: str | os.PathLike[str]) -> CheckpointPaths | None:
-    """The checkpoint ``last.json`` points at (``None`` when there is none yet)."""
-    path = Path(run_or_folder)
-    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-    pointer = folder / "last.json"
-    if not pointer.is_file():
-        return None
-    try:
-        data = json.loads(pointer.read_text(encoding="utf-8"))
-        paths = CheckpointPaths(folder, int(data["step"]))
-    except (ValueError, KeyError, TypeError) as error:
-        raise InputError(f"unreadable checkpoint pointer: {error}", file=pointer) from None
-    if not paths.weights.is_file():
-        raise InputError(f"checkpoint weights missing: {paths.weights.name}", file=pointer)
-    return paths
-
-
 def read_metadata(weights: str | os.PathLike[str]) -> dict[str, Any]:
-    """The sonomtl metadata of a checkpoint's safetensors file, checked.
-
-    Refuses newer format versions, malformed metadata, and modules or tasks
-    that are not registered factories: a checkpoint is data from anywhere,
-    so it may only rebuild the toolkit's own networks (never call an
-    arbitrary function of the package with the file's arguments).
-    """
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(weights), framework="pt") as handle:
-            header = handle.metadata() or {}
-    except Exception as error:  # safetensors raises its own error types
-        raise InputError(f"not a readable safetensors checkpoint: {error}", file=weights) from None
-    if "sonomtl" not in header:
-        raise InputError("not a sonomtl checkpoint (no sonomtl metadata)", file=weights)
-    try:
-        metadata = json.loads(header["sonomtl"])
-    except json.JSONDecodeError as error:
-        raise InputError(f"the sonomtl metadata is not valid JSON: {error}", file=weights) from None
-    if not isinstance(metadata, dict):
-        raise InputError("the sonomtl metadata is not a JSON object", file=weights)
-    version = metadata.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise InputError(f"checkpoint format version {version!r} is not a positive integer",
-                         file=weights, field="format_version")
-    if version > FORMAT_VERSION:
-        raise InputError(
-            f"checkpoint format version {version} is newer than this sonomtl supports "
-            f"({FORMAT_VERSION}); upgrade sonomtl to read it",
-            file=weights,
-        )
-    _check_factories(metadata, weights)
-    return metadata
-
-
-def _check_factories(metadata: Mapping[str, Any], weights: Any) -> None:
+    """The checkpoint's metadata (:func:`sonomtl.models.checkpoints.read_model_metadata`),
+    its task checked too: only a registered task may be rebuilt from it."""
     from sonomtl.training.tasks import checkpoint_factory_allowed
 
-    modules = metadata.get("modules")
-    if not isinstance(modules, dict) or not modules:
-        raise InputError("the checkpoint lists no modules", file=weights, field="modules")
-    for name, spec in modules.items():
-        if not isinstance(spec, dict) or not isinstance(spec.get("model"), str) \
-                or not isinstance(spec.get("kwargs") or {}, dict):
-            raise InputError("expected {model: name, kwargs: {...}}", file=weights,
-                             field=f"modules.{name}")
-        if not checkpoint_factory_allowed(spec["model"], kind="model"):
-            raise InputError(f"model {spec['model']!r} is not a registered model; a checkpoint "
-                             "rebuilds registered models only", file=weights,
-                             field=f"modules.{name}.model")
+    metadata = read_model_metadata(weights)
     task = metadata.get("task") or {}
-    if not isinstance(task, dict) or not isinstance(task.get("params") or {}, dict):
-        raise InputError("expected {name, params: {...}}", file=weights, field="task")
     if task.get("name") is not None and not checkpoint_factory_allowed(task["name"], kind="task"):
         raise InputError(f"task {task['name']!r} is not a registered task", file=weights,
                          field="task.name")
-    if not isinstance(metadata.get("preprocessing") or {}, dict):
-        raise InputError("expected a JSON object", file=weights, field="preprocessing")
-
-
-def load_weights(weights: str | os.PathLike[str], modules: Mapping[str, nn.Module]) -> None:
-    """Load a checkpoint's tensors into ``modules`` (strict: every key must match)."""
-    from safetensors.torch import load_file
-
-    tensors = load_file(str(weights))
-    for name, module in modules.items():
-        prefix = f"{name}."
-        sub = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-        module.load_state_dict(sub, strict=True)
+    return metadata
 
 
 def load_training_state(paths: CheckpointPaths) -> dict[str, Any]:
@@ -275,14 +197,7 @@ def load_checkpoint_modules(
     """
     from sonomtl.training.tasks import build_named_model, build_task
 
-    path = Path(run_or_ckpt_path)
-    if path.is_file():
-        weights = path
-    else:
-        paths = latest_checkpoint(path)
-        if paths is None:
-            raise InputError("no checkpoint found (checkpoints/last.json missing)", file=path)
-        weights = paths.weights
+    weights = weights_file(run_or_ckpt_path)
     metadata = read_metadata(weights)
     specs = metadata["modules"]
     unknown = sorted(set(names or ()) - set(specs))
@@ -297,7 +212,7 @@ def load_checkpoint_modules(
                 if task_meta.get("name") else None)
         for name in names or list(specs):
             part = f"module {name!r}"
-            kwargs = {key: (None if key in _WEIGHT_FILE_ARGS else value)
+            kwargs = {key: (None if key in WEIGHT_FILE_ARGS else value)
                       for key, value in (specs[name].get("kwargs") or {}).items()}
             model = specs[name]["model"]
             modules[name] = (task.build_module(name, model=model, kwargs=kwargs)
@@ -312,6 +227,3 @@ def load_checkpoint_modules(
         module.eval()
     return modules, metadata
 
-
-#: Factory arguments naming a weights file to initialise from (replaced by the checkpoint).
-_WEIGHT_FILE_ARGS = frozenset({"pretrained", "weights"})

@@ -392,7 +392,7 @@ class Engine:
 
     @torch.no_grad()
     def _validate(self, stage: StageConfig) -> None:
-        from sonomtl.training.sampling import shard_indices
+        from sonomtl.training.validation import validation_metrics
 
         self._sync_buffers()
         modes = {
@@ -400,42 +400,11 @@ class Engine:
         }
         for module in self.modules.values():
             module.eval()
-        indices = shard_indices(
-            num_samples=len(self.val_set),
-            rank=self.fabric.global_rank,
-            world_size=self.fabric.world_size,
-            shuffle=False,
-            seed=0,
-            epoch=0,
-            drop_last=False,
-        )
-        batch_size = self.config.data.val_batch_size or self.config.data.batch_size
-        batches = [indices[i : i + batch_size] for i in range(0, len(indices), batch_size)]
-        loader = DataLoader(
-            self.val_set,
-            batch_sampler=batches,
+        metrics = validation_metrics(
+            self.task, self.modules, self.val_set, fabric=self.fabric,
+            batch_size=self.config.data.val_batch_size or self.config.data.batch_size,
             num_workers=self.config.data.num_workers,
-            collate_fn=self.task.collate,
-            generator=_loader_generator(self.config.seed, -1),
-        )
-        # per metric: the sum of its per-sample values and their count (a task may leave
-        # samples out of a metric, e.g. frames without a ground-truth map)
-        sums: dict[str, float] = {}
-        counts: dict[str, float] = {}
-        for batch in loader:
-            batch = self.fabric.to_device(batch)
-            with self.fabric.autocast():
-                outputs = self.task.validation_outputs(self.modules, batch)
-            for name, values in outputs.items():
-                sums[name] = sums.get(name, 0.0) + float(values.detach().double().sum())
-                counts[name] = counts.get(name, 0.0) + float(values.numel())
-        names = sorted(sums)
-        totals = torch.tensor([sums[n] for n in names] + [counts[n] for n in names],
-                              dtype=torch.float64)
-        if self.fabric.world_size > 1:
-            totals = self.fabric.all_reduce(totals.to(self.fabric.device), reduce_op="sum").cpu()
-        metrics = {n: float(totals[i] / totals[len(names) + i])
-                   for i, n in enumerate(names) if totals[len(names) + i] > 0}
+            generator=_loader_generator(self.config.seed, -1))
         for name, module in self.modules.items():
             for sub, mode in zip(module.modules(), modes[name]):
                 sub.training = mode

@@ -15,8 +15,8 @@ from sonomtl.data.heatmaps import (
     merge_mirrored,
     mirrored_channels,
     sigma_px_from_mm,
-    soft_coordinates,
 )
+from sonomtl.losses.landmarks import soft_coordinates
 
 
 def test_heatmap_is_a_unit_peak_gaussian_by_hand() -> None:

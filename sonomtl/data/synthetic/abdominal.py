@@ -23,13 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from sonomtl.data.abdominal_views import (
-    ABDOMINAL_CLASSES,
-    ABDOMINAL_LANDMARKS,
-    LANDMARK_TASKS,
-    MEASUREMENTS,
-    VIEW_LANDMARKS,
-)
 from sonomtl.data.synthetic.formation import CanvasLayout, ScanGeometry, Scanner
 from sonomtl.data.synthetic.overlays import (
     ICON_SIZE_PX,
@@ -38,6 +31,13 @@ from sonomtl.data.synthetic.overlays import (
     draw_view_icon,
 )
 from sonomtl.data.synthetic.scene import Blob, Scene, SpecularLine, render_scene
+from sonomtl.vocabulary import (
+    ABDOMINAL_CLASSES,
+    ABDOMINAL_LANDMARKS,
+    LANDMARK_TASKS,
+    MEASUREMENTS,
+    VIEW_LANDMARKS,
+)
 
 __all__ = [
     "ABDOMINAL_CLASSES",

@@ -1,4 +1,4 @@
-"""The views, landmarks and measurements of the abdominal multi-task paper (004).
+"""Shared vocabulary: the views, landmarks and measurements of the abdominal paper (004).
 
 One definition shared by the simulator, the networks' ``default_cfg`` and
 inference defaults; the names are the ones in docs/data-format.md ("The

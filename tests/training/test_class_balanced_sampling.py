@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from sonomtl.data.sampling import ClassBalancedBatchSampler
+from sonomtl.training.sampling import ClassBalancedBatchSampler
 
 # 90 background (0) frames, 10 abdominal-circumference (1) frames, 5 unlabelled.
 LABELS = np.array([0] * 90 + [1] * 10 + [-1] * 5)
