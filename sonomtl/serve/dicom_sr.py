@@ -37,6 +37,7 @@ beside the 16-character decimal ``NumericValue``.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -154,10 +155,14 @@ def _frame_group(source: Any, frame_number: int, prediction: Any, algorithm: Any
 
 
 def _derived_uid(*parts: str) -> str:
-    """A UID (``2.25.``) derived from ``parts``: the same parts give the same UID."""
-    from pydicom.uid import generate_uid
+    """A UID from ``parts``: ``2.25.`` + a name-based (v5) UUID, the same for the same parts.
 
-    return str(generate_uid(prefix=None, entropy_srcs=list(parts)))
+    Examples
+    --------
+    >>> _derived_uid("a", "b") == _derived_uid("a", "b") != _derived_uid("a", "c")
+    True
+    """
+    return f"2.25.{uuid.uuid5(uuid.NAMESPACE_OID, chr(0).join(parts)).int}"
 
 
 def build_measurement_sr(
@@ -210,6 +215,23 @@ def build_measurement_sr(
         manufacturer="sonomtl", is_complete=True, is_final=False, is_verified=False)
 
 
+def _conformant(source: Any, keyword: str) -> Any:
+    """``source``'s date or time when DICOM-conformant; ``None`` when absent or malformed.
+
+    Old files write times as ``14:04:38``; highdicom refuses those, and a report
+    without the study time is better than none.
+    """
+    from pydicom.valuerep import DA, TM
+
+    value = source.get(keyword)
+    if not value:
+        return None
+    try:
+        return (DA if keyword.endswith("Date") else TM)(str(value))
+    except ValueError:
+        return None
+
+
 def build_overlay_sc(
     source: Any,
     overlay_rgb: np.ndarray,
@@ -244,7 +266,7 @@ def build_overlay_sc(
         patient_birth_date=source.get("PatientBirthDate"),
         patient_sex=source.get("PatientSex") or None,
         accession_number=source.get("AccessionNumber"), study_id=source.get("StudyID"),
-        study_date=source.get("StudyDate") or None, study_time=source.get("StudyTime") or None,
+        study_date=_conformant(source, "StudyDate"), study_time=_conformant(source, "StudyTime"),
         referring_physician_name=source.get("ReferringPhysicianName"),
         patient_orientation=("A", "F"))  # highdicom needs one; replaced below
     # An ultrasound frame has no patient orientation of its own: copy the source's (Type 2,
