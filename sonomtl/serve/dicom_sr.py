@@ -154,6 +154,29 @@ def _frame_group(source: Any, frame_number: int, prediction: Any, algorithm: Any
     )
 
 
+#: Type 2 attributes of the Patient and General Study modules that an SR copies from its source.
+_TYPE2_COPIED = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyID",
+                 "StudyDate", "StudyTime", "ReferringPhysicianName", "AccessionNumber")
+
+
+def _evidence(source: Any) -> Any:
+    """A copy of ``source`` with missing or malformed copied attributes made empty (Type 2).
+
+    highdicom copies the patient and study from the evidence and fails on an
+    absent ``PatientID`` or an old-style time such as ``14:04:38``.
+    """
+    import copy
+
+    evidence = copy.deepcopy(source)
+    for keyword in _TYPE2_COPIED:
+        if keyword not in evidence:
+            setattr(evidence, keyword, "")
+    for keyword in ("StudyDate", "StudyTime"):
+        if _conformant(evidence, keyword) is None:
+            setattr(evidence, keyword, "")
+    return evidence
+
+
 def _derived_uid(*parts: str) -> str:
     """A UID from ``parts``: ``2.25.`` + a name-based (v5) UUID, the same for the same parts.
 
@@ -208,7 +231,7 @@ def build_measurement_sr(
         imaging_measurements=[_frame_group(source, int(n), p, algorithm) for n, p in frames])
     study = str(source.StudyInstanceUID)
     return hd.sr.ComprehensiveSR(
-        evidence=[source], content=report,
+        evidence=[_evidence(source)], content=report,
         series_instance_uid=_derived_uid("sonomtl SR", study, model_name, model_version),
         series_number=series_number, sop_instance_uid=hd.UID(),
         instance_number=int(source.get("InstanceNumber", 1) or 1),

@@ -217,3 +217,42 @@ def test_a_forward_target_that_is_down_is_logged_and_the_node_keeps_serving(
     messages = [r.getMessage() for r in caplog.records]
     assert messages.count(f"forwarding to PACS@127.0.0.1:{dead_port}: association rejected, "
                           "aborted or timed out") == 2
+
+
+def test_an_old_us_file_gets_its_view_and_a_secondary_capture_its_measurements(
+        head_predictor, tmp_path):
+    import dataclasses
+
+    import pydicom
+
+    from sonomtl.data.dicom import read_dicom
+    from sonomtl.inference.predictor import Predictor
+
+    old = pydicom_file("ExplVR_BigEnd.dcm")  # big endian, no PatientID, no calibration
+    capture = pydicom_file("SC_rgb_rle.dcm")  # Secondary Capture, RLE, PixelSpacing 1 mm
+    with _node(head_predictor, tmp_path / "refused", measure=False) as node:
+        status = send(node.port, old)  # the model resamples to 0.5 mm pixels: size needed
+        assert (status.Status, status.ErrorComment) == (
+            0xC000, "pixel size unknown: abdominal_mfcn resamples frames to 0.5 mm pi")
+    # the same network without resampling classifies it (no measurements asked for)
+    plain = Predictor(head_predictor.runner,
+                      dataclasses.replace(head_predictor.config, target_spacing_mm=None))
+    with _node(plain, tmp_path / "views", measure=False) as node:
+        assert send(node.port, old).Status == 0x0000
+    uid = pydicom.dcmread(old, stop_before_pixels=True).SOPInstanceUID
+    _, (group,) = _groups(tmp_path / "views" / f"{uid}.SR.dcm")
+    image = read_dicom(old)
+    direct = plain.predict_frames([image.frame(0)], measure=False)[0]
+    assert [(q.name.meaning, q.value.value) for q in group.get_qualitative_evaluations()] == [
+        ("Image View", direct.label)]
+    assert [(m.name.value, m.value) for m in group.get_measurements()] == [
+        ("VIEWPROB", direct.probabilities[direct.label])]
+    with _node(head_predictor, tmp_path / "sc") as node:
+        assert send(node.port, capture).Status == 0x0000
+    uid = pydicom.dcmread(capture, stop_before_pixels=True).SOPInstanceUID
+    _, (group,) = _groups(tmp_path / "sc" / f"{uid}.SR.dcm")
+    image = read_dicom(capture)
+    assert image.spacing_mm == (1.0, 1.0)
+    direct = head_predictor.predict_frames([image.frame(0)], spacings_mm=[image.spacing_mm])[0]
+    values = {m.name.value: m.value for m in group.get_measurements()}
+    assert {n: values[c] for n, c in HEAD_CODES.items()} == direct.measurements_mm
