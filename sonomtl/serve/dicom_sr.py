@@ -228,7 +228,8 @@ def build_measurement_sr(
     report = hd.sr.MeasurementReport(
         observation_context=context,
         procedure_reported=codes.SCT.Ultrasonography,
-        imaging_measurements=[_frame_group(source, int(n), p, algorithm) for n, p in frames])
+        imaging_measurements=[_frame_group(source, int(n), p, algorithm) for n, p in frames],
+        referenced_images=[source])
     study = str(source.StudyInstanceUID)
     return hd.sr.ComprehensiveSR(
         evidence=[_evidence(source)], content=report,

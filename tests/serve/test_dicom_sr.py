@@ -60,6 +60,10 @@ def test_each_frame_gets_its_group_and_missing_measurements_are_left_out():
     assert written.PatientID == header.PatientID
     assert written.StudyInstanceUID == header.StudyInstanceUID
     assert written.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.33"  # Comprehensive SR
+    (library,) = [item for item in written.ContentSequence
+                  if item.ConceptNameCodeSequence[0].CodeMeaning == "Image Library"]
+    (entry,) = library.ContentSequence[0].ContentSequence
+    assert entry.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == header.SOPInstanceUID
     again = build_measurement_sr(header, frames, model_name="m", model_version="1")
     assert again.SeriesInstanceUID == sr.SeriesInstanceUID  # one series per model and study
     assert again.SOPInstanceUID != sr.SOPInstanceUID
