@@ -60,6 +60,7 @@ __all__ = [
     "DicomNode",
     "DicomNodeSettings",
     "ForwardTarget",
+    "NO_PIXEL_SIZE",
     "decodable_transfer_syntaxes",
     "is_valid_uid",
     "overlay_rgb",
@@ -83,6 +84,8 @@ SUCCESS = 0x0000
 OUT_OF_RESOURCES = 0xA700
 DATA_SET_MISMATCH = 0xA900
 CANNOT_UNDERSTAND = 0xC000
+#: The ErrorComment of an image whose pixel size is unknown where the model needs it.
+NO_PIXEL_SIZE = "pixel size unknown: no PixelSpacing or fitting ultrasound region"
 
 
 def is_valid_uid(text: object) -> bool:
@@ -306,6 +309,8 @@ class DicomNode:
         try:
             frames, key = self._predict(image, label=sop_instance)
         except InputError as error:
+            if error.field == "spacing_mm":  # the predictor's advice is for the command line
+                return _Outcome(CANNOT_UNDERSTAND, f"{NO_PIXEL_SIZE} ({error.message})")
             return _Outcome(CANNOT_UNDERSTAND, error.message)
         try:
             written = self._write(header, frames, key, sop_instance)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import numpy as np
 import pytest
 
 from sonomtl.serve.dicom_forward import ForwardTarget
-from sonomtl.serve.dicom_node import DicomNode, DicomNodeSettings
+from sonomtl.serve.dicom_node import NO_PIXEL_SIZE, DicomNode, DicomNodeSettings
 from tests.serve.helpers import associate, calibrated_copy, pydicom_file, send
 
 HEAD_CODES = {"OFD": "11851-3", "BPD": "11820-8", "HC": "11984-2"}
@@ -136,14 +137,17 @@ def test_real_us_files_without_a_usable_calibration_are_refused_and_nothing_is_w
         for name in ("examples_rgb_color.dcm", "examples_palette.dcm"):
             status = send(node.port, pydicom_file(name))
             assert status.Status == 0xC000
-            assert status.ErrorComment.startswith("pixel size unknown, so measurements")
+            assert status.ErrorComment == NO_PIXEL_SIZE
         assoc = associate(node.port)
         assert assoc.send_c_echo().Status == 0x0000  # still serving
         assoc.release()
     assert [p.name for p in out.iterdir()] == [".incoming"]
     assert list((out / ".incoming").iterdir()) == []
     refused = [r.getMessage() for r in caplog.records if "refused (0xC000)" in r.getMessage()]
-    assert len(refused) == 2 and "pixel size unknown" in refused[1]
+    assert len(refused) == 2
+    assert refused[1].endswith(f"{NO_PIXEL_SIZE} (pixel size unknown, so measurements in mm "
+                               "cannot be given: pass --spacing-mm, use a calibrated DICOM, or "
+                               "--no-measurements)")
     assert any("lies outside the 800x350 frame" in r.getMessage() for r in caplog.records)
 
 
@@ -232,8 +236,7 @@ def test_an_old_us_file_gets_its_view_and_a_secondary_capture_its_measurements(
     capture = pydicom_file("SC_rgb_rle.dcm")  # Secondary Capture, RLE, PixelSpacing 1 mm
     with _node(head_predictor, tmp_path / "refused", measure=False) as node:
         status = send(node.port, old)  # the model resamples to 0.5 mm pixels: size needed
-        assert (status.Status, status.ErrorComment) == (
-            0xC000, "pixel size unknown: abdominal_mfcn resamples frames to 0.5 mm pi")
+        assert (status.Status, status.ErrorComment) == (0xC000, NO_PIXEL_SIZE)
     # the same network without resampling classifies it (no measurements asked for)
     plain = Predictor(head_predictor.runner,
                       dataclasses.replace(head_predictor.config, target_spacing_mm=None))
@@ -256,3 +259,37 @@ def test_an_old_us_file_gets_its_view_and_a_secondary_capture_its_measurements(
     direct = head_predictor.predict_frames([image.frame(0)], spacings_mm=[image.spacing_mm])[0]
     values = {m.name.value: m.value for m in group.get_measurements()}
     assert {n: values[c] for n, c in HEAD_CODES.items()} == direct.measurements_mm
+
+
+def test_an_error_inside_the_model_is_answered_and_the_node_keeps_serving(tmp_path, caplog):
+    def broken(images, *, spacings_mm=None, measure=True, file=None):
+        raise RuntimeError("weights on fire")
+
+    source = calibrated_copy("examples_rgb_color.dcm", tmp_path / "us.dcm")
+    settings = DicomNodeSettings(port=0, out_dir=tmp_path / "out", allowed_callers=("SCANNER",))
+    caplog.set_level(logging.ERROR, logger="sonomtl.serve.dicom")
+    with DicomNode(broken, settings, model_name="m", model_version="1") as node:
+        status = send(node.port, source)
+        assert (status.Status, status.ErrorComment) == (0xC000, "internal error: weights on fire")
+        assoc = associate(node.port)
+        assert assoc.send_c_echo().Status == 0x0000
+        assoc.release()
+    assert "unexpected error" in caplog.records[0].getMessage()
+    assert caplog.records[0].exc_info[0] is RuntimeError
+    assert list((tmp_path / "out" / ".incoming").iterdir()) == []
+
+
+def test_associations_beyond_the_limit_are_rejected(head_predictor, tmp_path):
+    with _node(head_predictor, tmp_path / "out", max_associations=1) as node:
+        first = associate(node.port)
+        assert first.is_established
+        second = associate(node.port)
+        assert second.is_rejected
+        first.release()
+        deadline = time.monotonic() + 10  # the node ends the released association's thread
+        third = associate(node.port)
+        while not third.is_established and time.monotonic() < deadline:
+            time.sleep(0.2)
+            third = associate(node.port)
+        assert third.is_established
+        third.release()
