@@ -73,8 +73,6 @@ class Forwarder:
         self.timeout_s = float(timeout_s)
         self._queue: queue.Queue[list[Path] | None] = queue.Queue(maxsize=max_pending)
         self._thread: threading.Thread | None = None
-        self.sent = 0
-        self.failed = 0
 
     def start(self) -> None:
         """Start the worker thread."""
@@ -87,7 +85,6 @@ class Forwarder:
         try:
             self._queue.put_nowait(list(paths))
         except queue.Full:
-            self.failed += len(paths) * len(self.targets)
             logger.warning("forwarding queue full: %s not forwarded",
                            ", ".join(p.name for p in paths))
 
@@ -108,7 +105,6 @@ class Forwarder:
                 try:
                     self._send(target, paths)
                 except Exception:  # the worker must outlive any one target's failure
-                    self.failed += len(paths)
                     logger.exception("forwarding to %s failed", target)
 
     def _send(self, target: ForwardTarget, paths: Sequence[Path]) -> None:
@@ -121,7 +117,6 @@ class Forwarder:
             ae.add_requested_context(sop_class, _EXPLICIT_VR_LITTLE_ENDIAN)
         assoc = ae.associate(target.host, target.port, ae_title=target.ae_title)
         if not assoc.is_established:
-            self.failed += len(paths)
             logger.warning("forwarding to %s: association rejected, aborted or timed out",
                            target)
             return
@@ -130,10 +125,8 @@ class Forwarder:
                 status = assoc.send_c_store(dcmread(path))
                 code = getattr(status, "Status", None)
                 if code == 0x0000:
-                    self.sent += 1
                     logger.info("forwarded %s to %s", path.name, target)
                 else:
-                    self.failed += 1
                     shown = "no response" if code is None else f"status 0x{code:04X}"
                     logger.warning("forwarding %s to %s: %s", path.name, target, shown)
         finally:

@@ -98,15 +98,17 @@ def test_a_real_us_image_gets_an_sr_whose_values_equal_predicts(head_run, head_p
 
 @pytest.mark.slow
 def test_a_cine_gets_one_measurement_group_per_frame_and_the_key_frames_overlay(
-        head_run, head_predictor, tmp_path):
+        head_run, head_predictor, archive, tmp_path):
     import pydicom
 
     source = calibrated_copy("examples_ybr_color.dcm", tmp_path / "cine.dcm", delta_cm=0.05)
     header = pydicom.dcmread(source, stop_before_pixels=True)
     uid = str(header.SOPInstanceUID)
     out = tmp_path / "out"
-    with _node(head_predictor, out, write_overlay=True) as node:
+    forward = (ForwardTarget("ARCHIVE", "127.0.0.1", archive.port),)
+    with _node(head_predictor, out, write_overlay=True, forward=forward) as node:
         assert send(node.port, source).Status == 0x0000
+        forwarded = archive.wait_for(2)
     expected = _predict_cli(head_run, source, tmp_path / "predict")
     assert len(expected) == 30
     _, groups = _groups(out / f"{uid}.SR.dcm")
@@ -126,6 +128,9 @@ def test_a_cine_gets_one_measurement_group_per_frame_and_the_key_frames_overlay(
     assert sc.StudyInstanceUID == header.StudyInstanceUID
     assert (sc.SourceImageSequence[0].ReferencedSOPInstanceUID,
             sc.SourceImageSequence[0].ReferencedFrameNumber) == (uid, key)
+    sr = pydicom.dcmread(out / f"{uid}.SR.dcm")
+    assert [(d.SOPClassUID, d.SOPInstanceUID) for d in forwarded] == [
+        (sr.SOPClassUID, sr.SOPInstanceUID), (sc.SOPClassUID, sc.SOPInstanceUID)]
 
 
 def test_real_us_files_without_a_usable_calibration_are_refused_and_nothing_is_written(
@@ -133,8 +138,9 @@ def test_real_us_files_without_a_usable_calibration_are_refused_and_nothing_is_w
     out = tmp_path / "out"
     caplog.set_level(logging.WARNING, logger="sonomtl.serve.dicom")
     with _node(head_predictor, out) as node:
-        # no ultrasound regions at all; a region outside the 800x350 frame (resized export)
-        for name in ("examples_rgb_color.dcm", "examples_palette.dcm"):
+        # no ultrasound regions at all (one in JPEG 2000); a region outside the 800x350 frame
+        # (a resized export)
+        for name in ("examples_rgb_color.dcm", "examples_jpeg2k.dcm", "examples_palette.dcm"):
             status = send(node.port, pydicom_file(name))
             assert status.Status == 0xC000
             assert status.ErrorComment == NO_PIXEL_SIZE
@@ -144,8 +150,8 @@ def test_real_us_files_without_a_usable_calibration_are_refused_and_nothing_is_w
     assert [p.name for p in out.iterdir()] == [".incoming"]
     assert list((out / ".incoming").iterdir()) == []
     refused = [r.getMessage() for r in caplog.records if "refused (0xC000)" in r.getMessage()]
-    assert len(refused) == 2
-    assert refused[1].endswith(f"{NO_PIXEL_SIZE} (pixel size unknown, so measurements in mm "
+    assert len(refused) == 3
+    assert refused[2].endswith(f"{NO_PIXEL_SIZE} (pixel size unknown, so measurements in mm "
                                "cannot be given: pass --spacing-mm, use a calibrated DICOM, or "
                                "--no-measurements)")
     assert any("lies outside the 800x350 frame" in r.getMessage() for r in caplog.records)
