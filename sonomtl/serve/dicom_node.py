@@ -221,8 +221,12 @@ class DicomNode:
                                         timeout_s=settings.network_timeout_s)
             self._forwarder.start()
         handlers = [(evt.EVT_C_ECHO, self._on_echo), (evt.EVT_C_STORE, self._on_store)]
-        self._server = ae.start_server((settings.host, settings.port), block=False,
-                                       evt_handlers=handlers)
+        try:
+            self._server = ae.start_server((settings.host, settings.port), block=False,
+                                           evt_handlers=handlers)
+        except BaseException:  # the port is taken, the address is not ours...
+            self.stop()
+            raise
         logger.info("DICOM node %s listening on %s:%d (callers: %s)", settings.ae_title,
                     settings.host, self.port, ", ".join(settings.allowed_callers))
 
@@ -270,8 +274,9 @@ class DicomNode:
             return _status(outcome.status, outcome.comment)
         logger.info("C-STORE from %s of %s: wrote %s", caller, sop_instance,
                     ", ".join(p.name for p in outcome.written))
-        if self._forwarder is not None:
-            self._forwarder.submit(outcome.written)
+        forwarder = self._forwarder  # stop() may clear it meanwhile
+        if forwarder is not None:
+            forwarder.submit(outcome.written)
         return SUCCESS
 
     def _store(self, event: Any, sop_instance: str) -> _Outcome:

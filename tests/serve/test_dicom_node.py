@@ -299,3 +299,16 @@ def test_associations_beyond_the_limit_are_rejected(head_predictor, tmp_path):
             third = associate(node.port)
         assert third.is_established
         third.release()
+
+
+def test_a_port_in_use_fails_start_and_leaves_no_thread_behind(head_predictor, archive,
+                                                               tmp_path):
+    import threading
+
+    node = _node(head_predictor, tmp_path / "out", port=archive.port,
+                 forward=(ForwardTarget("ARCHIVE", "127.0.0.1", archive.port),))
+    with pytest.raises(OSError):
+        node.start()
+    assert not [t for t in threading.enumerate() if t.name == "sonomtl-dicom-forward"]
+    with pytest.raises(RuntimeError, match="not started"):
+        _ = node.port
