@@ -39,13 +39,13 @@ def add_dicom_arguments(parser: argparse.ArgumentParser) -> None:
 
 def dicom_settings_from_args(args: argparse.Namespace,
                              out_dir: str | os.PathLike[str]) -> Any:
-    """The node's :class:`~sonomtl.serve.dicom_node.DicomNodeSettings`, or ``None`` without
+    """The node's :class:`~sonomtl.serve.dicom_settings.DicomNodeSettings`, or ``None`` without
     ``--dicom-port``.
 
     Raises :class:`~sonomtl.errors.InputError` naming the flag whose value is bad.
     The host is ``args.host`` when the serve command has one (default ``127.0.0.1``).
     """
-    from sonomtl.serve.dicom_node import DicomNodeSettings, ForwardTarget, valid_ae_title
+    from sonomtl.serve.dicom_settings import DicomNodeSettings, ForwardTarget, valid_ae_title
 
     port = getattr(args, "dicom_port", None)
     if port is None:

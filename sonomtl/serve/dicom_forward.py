@@ -14,10 +14,11 @@ import logging
 import queue
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ForwardTarget", "Forwarder"]
+from sonomtl.serve.dicom_settings import ForwardTarget
+
+__all__ = ["Forwarder"]
 
 logger = logging.getLogger("sonomtl.serve.dicom")
 
@@ -25,42 +26,6 @@ _COMPREHENSIVE_SR = "1.2.840.10008.5.1.4.1.1.88.33"
 _SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 _EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 _STOP = None
-
-
-@dataclass(frozen=True)
-class ForwardTarget:
-    """A node to send reports to: its AE title, host and port."""
-
-    ae_title: str
-    host: str
-    port: int
-
-    @classmethod
-    def parse(cls, text: str) -> ForwardTarget:
-        """``AE@host:port`` (an IPv6 host in brackets: ``AE@[::1]:104``).
-
-        Raises ``ValueError`` saying what is wrong.
-
-        Examples
-        --------
-        >>> ForwardTarget.parse("PACS@127.0.0.1:11113")
-        ForwardTarget(ae_title='PACS', host='127.0.0.1', port=11113)
-        """
-        from sonomtl.serve.dicom_node import valid_ae_title
-
-        ae_title, at, address = str(text).partition("@")
-        host, colon, port_text = address.rpartition(":")
-        if not (at and colon and host and port_text):
-            raise ValueError(f"expected AE@host:port, got {text!r}")
-        if host.startswith("[") and host.endswith("]"):
-            host = host[1:-1]
-        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-            raise ValueError(f"port must be a number in 1..65535, got {port_text!r} in {text!r}")
-        return cls(valid_ae_title(ae_title, what="the AE title"), host, int(port_text))
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.ae_title}@{host}:{self.port}"
 
 
 class Forwarder:

@@ -9,8 +9,8 @@ import pytest
 
 from sonomtl.errors import InputError
 from sonomtl.serve.dicom_cli import add_dicom_arguments, dicom_settings_from_args
-from sonomtl.serve.dicom_forward import ForwardTarget
 from sonomtl.serve.dicom_node import DicomNodeSettings
+from sonomtl.serve.dicom_settings import ForwardTarget
 
 
 def _parse(*argv: str) -> argparse.Namespace:

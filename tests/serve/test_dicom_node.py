@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pytest
 
-from sonomtl.serve.dicom_forward import ForwardTarget
 from sonomtl.serve.dicom_node import NO_PIXEL_SIZE, DicomNode, DicomNodeSettings
+from sonomtl.serve.dicom_settings import ForwardTarget
 from tests.serve.helpers import associate, calibrated_copy, pydicom_file, send
 
 HEAD_CODES = {"OFD": "11851-3", "BPD": "11820-8", "HC": "11984-2"}
