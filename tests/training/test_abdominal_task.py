@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from sonomtl.errors import InputError
-from sonomtl.training.abdominal_task import AbdominalTask, with_encoder_layers
+from sonomtl.models.abdominal import with_encoder_layers
+from sonomtl.training.abdominal_task import AbdominalTask
 
 
 @pytest.fixture(scope="module")
