@@ -259,10 +259,15 @@ def create_app(models: Sequence[Any], settings: ServeSettings | None = None, *,
             path = Path(folder) / f"upload{_safe_suffix(name)}"
             path.write_bytes(data)
             del data
-            body = await run_in_threadpool(
-                predict_file, model, path, source=name, spacing_mm=spacing, measure=measure,
-                max_frames=settings.max_frames, chunk_frames=settings.max_batch_frames,
-                threshold=settings.threshold, smoothing_alpha=settings.smoothing_alpha, **flags)
+            try:
+                body = await run_in_threadpool(
+                    predict_file, model, path, source=name, spacing_mm=spacing,
+                    measure=measure, max_frames=settings.max_frames,
+                    chunk_frames=settings.max_batch_frames, threshold=settings.threshold,
+                    smoothing_alpha=settings.smoothing_alpha, **flags)
+            except InputError as error:  # a decoder's message may hold the temporary path
+                raise InputError(error.message.replace(str(path), name),
+                                 field=error.field or "file") from None
         metrics.frames.inc(body["frames"], model=model.name)
         return JSONResponse(body)
 
