@@ -96,6 +96,18 @@ def blob_image(hw=(60, 80), dots=((15, 20), (60, 40))) -> np.ndarray:
     return image
 
 
+def write_tiny_msen_run(folder: Path) -> Path:
+    """An M-SEN generator (SonoNet-4 trunk) checkpoint at 64x64 input in ``folder``."""
+    from sonomtl.models.msen import msen_generator
+    from tests.inference.helpers import scaled_init_, write_checkpoint
+
+    folder.mkdir(parents=True, exist_ok=True)
+    kwargs = {"sononet_width": 4}
+    model = scaled_init_(msen_generator(**kwargs)).eval()
+    return write_checkpoint(folder, {"G": ("msen", kwargs, model)},
+                            preprocessing={"input_hw": [64, 64]})
+
+
 @pytest.fixture(scope="session")
 def clip_mp4(tmp_path_factory) -> Path:
     from tests.inference.test_video import write_mp4

@@ -14,21 +14,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.serve.conftest import blob_image, png_bytes
+from tests.serve.conftest import blob_image, png_bytes, write_tiny_msen_run
 
 START_TIMEOUT_S = 120
 
 
 @pytest.fixture(scope="module")
 def tiny_msen_run(tmp_path_factory) -> Path:
-    """An M-SEN generator (SonoNet-4 trunk) checkpoint at 64x64 input."""
-    from sonomtl.models.msen import msen_generator
-    from tests.inference.helpers import scaled_init_, write_checkpoint
-
-    kwargs = {"sononet_width": 4}
-    model = scaled_init_(msen_generator(**kwargs)).eval()
-    return write_checkpoint(tmp_path_factory.mktemp("msen_run"), {"G": ("msen", kwargs, model)},
-                            preprocessing={"input_hw": [64, 64]})
+    return write_tiny_msen_run(tmp_path_factory.mktemp("msen_run"))
 
 
 def _start(*args: str) -> tuple[subprocess.Popen, str]:
