@@ -19,7 +19,8 @@ it measures, each for ``--duration-s``:
 
 and, with ``--soak-s``, a soak of ``--soak-clients`` clients (half HTTP, half WebSocket)
 on M-SEN: requests sent, answered 200, errors, and the server's RSS at the start and end.
-Frames are random at the model's input size (the resize is then the identity). Clients run in
+Frames are random at the model's input size (the resize is then the identity; SonoNet-16's
+frames are 734x874, the box its preprocessing crops out of a screen capture). Clients run in
 threads of this process, so they share the CPU with the server (on this 2-core machine the
 figures include that cost). Timings on a shared machine are noisy.
 
@@ -82,6 +83,15 @@ def export_models(folder: Path, names: list[str]) -> dict[str, Path]:
     return paths
 
 
+def bench_frame(config, *, seed: int) -> np.ndarray:
+    """A random grey frame at the model's input size, or, for a model that crops a fixed box
+    out of a screen capture (SonoNet-16), at the size that box needs."""
+    hw = tuple(config.input_hw)
+    if isinstance(config.crop, tuple):
+        hw = (max(hw[0], config.crop[1]), max(hw[1], config.crop[3]))
+    return np.random.default_rng(seed).integers(0, 256, hw).astype(np.float32)
+
+
 def percentiles(latencies_s: list[float]) -> dict[str, float]:
     if not latencies_s:
         return {"n": 0}
@@ -109,7 +119,7 @@ class Server:
 
     def __init__(self, name: str, path: Path, *, threads: int, batching: bool) -> None:
         command = [sys.executable, "-m", "sonomtl", "serve", f"{name}={path}", "--port", "0",
-                   "--threads", str(threads), "--max-wait-ms", "2", "--max-queue", "256"]
+                   "--threads", str(threads), "--max-wait-ms", "0", "--max-queue", "256"]
         if not batching:
             command.append("--no-batching")
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
@@ -207,10 +217,10 @@ def bench_model(name: str, path: Path, *, threads: int, clients: int,
                 duration_s: float) -> dict:
     from sonomtl.inference.predictor import read_onnx_config
 
-    hw = read_onnx_config(path).input_hw
-    frame = np.random.default_rng(0).integers(0, 256, hw).astype(np.float32)
-    out: dict = {"input_hw": list(hw), "in_process": in_process(path, frame, threads=threads,
-                                                                duration_s=duration_s)}
+    config = read_onnx_config(path)
+    frame = bench_frame(config, seed=0)
+    out: dict = {"input_hw": list(config.input_hw), "frame_hw": list(frame.shape),
+                 "in_process": in_process(path, frame, threads=threads, duration_s=duration_s)}
     for batching in (True, False):
         server = Server(name, path, threads=threads, batching=batching)
         try:
@@ -247,8 +257,7 @@ def _metric(url: str, model: str) -> float:
 def soak(path: Path, *, threads: int, clients: int, duration_s: float) -> dict:
     from sonomtl.inference.predictor import read_onnx_config
 
-    hw = read_onnx_config(path).input_hw
-    frame = np.random.default_rng(1).integers(0, 256, hw).astype(np.float32)
+    frame = bench_frame(read_onnx_config(path), seed=1)
     server = Server("msen", path, threads=threads, batching=True)
     try:
         run_clients(server.url, "msen", frame, kinds=["ws"], duration_s=2)  # warm up
@@ -275,7 +284,8 @@ def summary_table(results: dict, clients: int) -> str:
         b, n = r["batching"], r["no_batching"]
         many_b, many_n = b[f"ws_{clients}"], n[f"ws_{clients}"]
         rows.append(
-            f"| {name} ({r['input_hw'][0]}x{r['input_hw'][1]}) | {r['in_process']['mean_ms']:.1f} "
+            f"| {name} ({r['input_hw'][0]}x{r['input_hw'][1]}, frames {r['frame_hw'][0]}x"
+            f"{r['frame_hw'][1]}) | {r['in_process']['mean_ms']:.1f} "
             f"| {b['http_1']['mean_ms']:.1f} ({b['http_1']['ratio_to_in_process']:.2f}) "
             f"| {b['ws_1']['mean_ms']:.1f} ({b['ws_1']['ratio_to_in_process']:.2f}) "
             f"| {many_b['frames_per_s']:.1f}, {many_b['p50_ms']:.0f}/{many_b['p95_ms']:.0f}/"

@@ -49,8 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="most frames in one /v1/predict request (default %(default)s)")
     parser.add_argument("--max-batch", type=positive_int, default=16,
                         help="most frames in one model call (default %(default)s)")
-    parser.add_argument("--max-wait-ms", type=float, default=5.0,
-                        help="how long a batch waits for more requests (default %(default)s)")
+    parser.add_argument("--max-wait-ms", type=float, default=0.0,
+                        help="how long a batch waits for more requests (default %(default)s: "
+                             "it takes what is queued)")
     parser.add_argument("--max-queue", type=positive_int, default=64,
                         help="requests waiting per model before 503 (default %(default)s)")
     parser.add_argument("--no-batching", action="store_true",

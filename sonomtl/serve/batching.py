@@ -3,9 +3,13 @@
 A :class:`DynamicBatcher` owns one model's ``predict_frames`` and one worker
 thread, so the model is never called from two threads at once. Callers
 :meth:`~DynamicBatcher.submit` their frames and get a future; the worker takes
-the oldest request, waits up to ``max_wait_ms`` for more to arrive, and runs
-them together while the total stays within ``max_batch_frames`` (a request is
-never split). The queue is bounded: when it holds ``max_queue`` requests a new
+the oldest request and every request already queued behind it, waits up to
+``max_wait_ms`` (default 0: not at all) for more to arrive, and runs them
+together while the total stays within ``max_batch_frames`` (a request is never
+split). Without waiting, batches form by themselves under load: requests queue
+while the model runs, and the next call takes them all; a wait only delays a
+lone client (each of its frames pays it) and helps only when many independent
+clients arrive in bursts. The queue is bounded: when it holds ``max_queue`` requests a new
 one raises :class:`QueueFull` (the server answers 503). A request whose frames
 fail (an :class:`~sonomtl.errors.InputError`) fails alone: the batch it was in
 is run again one request at a time.
@@ -50,7 +54,7 @@ class DynamicBatcher:
     """
 
     def __init__(self, predict_frames: Callable[..., list[Any]], *, max_batch_frames: int = 16,
-                 max_wait_ms: float = 5.0, max_queue: int = 64, batching: bool = True,
+                 max_wait_ms: float = 0.0, max_queue: int = 64, batching: bool = True,
                  on_batch: Callable[[int], None] | None = None) -> None:
         if max_batch_frames < 1 or max_queue < 1 or max_wait_ms < 0:
             raise ValueError("max_batch_frames and max_queue must be >= 1 and max_wait_ms >= 0, "

@@ -21,7 +21,7 @@ class BatchSettings:
     """Dynamic batching of one model (see :class:`~sonomtl.serve.batching.DynamicBatcher`)."""
 
     max_batch_frames: int = 16
-    max_wait_ms: float = 5.0
+    max_wait_ms: float = 0.0
     max_queue: int = 64
     batching: bool = True
 
