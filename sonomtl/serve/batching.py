@@ -66,6 +66,7 @@ class DynamicBatcher:
         self._on_batch = on_batch
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=int(max_queue))
         self._held: _Request | None = None  # taken from the queue but not fitting the last batch
+        self._closed = False
         self._worker = threading.Thread(target=self._run, name="sonomtl-batcher", daemon=True)
         self._worker.start()
 
@@ -74,6 +75,8 @@ class DynamicBatcher:
         """Queue frames for prediction; the future's result is ``predict_frames``'s list."""
         spacings = list(spacings_mm) if spacings_mm is not None else [None] * len(images)
         request = _Request(list(images), spacings, bool(measure), file)
+        if self._closed:
+            raise QueueFull("the server is shutting down")
         try:
             self._queue.put_nowait(request)
         except queue.Full:
@@ -89,48 +92,46 @@ class DynamicBatcher:
                            file=file).result()
 
     def close(self, timeout_s: float = 30.0) -> None:
-        """Finish the queued requests, then stop the worker."""
+        """Refuse new requests, finish the queued ones, then stop the worker."""
+        self._closed = True
         self._queue.put(_STOP)
         self._worker.join(timeout_s)
 
-    def _next(self, timeout_s: float | None) -> Any:
+    def _take(self, *, block: bool, timeout_s: float | None = None) -> Any:
+        """The request held back from the last batch, else the queue's next item."""
         if self._held is not None:
-            request, self._held = self._held, None
-            return request
-        return self._queue.get(timeout=timeout_s) if timeout_s is not None else self._queue.get()
+            item, self._held = self._held, None
+            return item
+        return self._queue.get(timeout=timeout_s) if block else self._queue.get_nowait()
 
     def _run(self) -> None:
+        stopping = False  # after close(): finish what is queued, then return
         while True:
-            first = self._next(None)
-            if first is _STOP:
+            try:
+                first = self._take(block=not stopping)
+            except queue.Empty:
                 return
-            batch = [first]
-            frames = len(first.images)
+            if first is _STOP:
+                stopping = True
+                continue
+            batch, frames = [first], len(first.images)
             deadline = time.monotonic() + self.max_wait_s
-            stop = False
             while self.batching and frames < self.max_batch_frames:
                 left = deadline - time.monotonic()
                 try:
-                    item = self._next(left) if left > 0 else self._next_nowait()
+                    item = self._take(block=left > 0 and not stopping, timeout_s=left)
                 except queue.Empty:
                     break
                 if item is _STOP:
-                    stop = True
-                    break
-                if frames + len(item.images) > self.max_batch_frames or (
-                        item.measure != first.measure):
+                    stopping = True
+                    continue
+                if (frames + len(item.images) > self.max_batch_frames
+                        or item.measure != first.measure):
                     self._held = item
                     break
                 batch.append(item)
                 frames += len(item.images)
             self._execute(batch)
-            if stop:
-                self._queue.put(_STOP)
-
-    def _next_nowait(self) -> Any:
-        if self._held is not None:
-            return self._next(None)
-        return self._queue.get_nowait()
 
     def _execute(self, batch: list[_Request]) -> None:
         live = [r for r in batch if r.future.set_running_or_notify_cancel()]

@@ -133,3 +133,20 @@ def _series(text: str, name: str) -> float:
     match = re.search(re.escape(name) + r" (\S+)", text)
     assert match, f"{name} not in /metrics"
     return float(match.group(1))
+
+
+def test_close_finishes_the_queued_requests_then_refuses_new_ones():
+    model = GatedModel()
+    batcher = DynamicBatcher(model, max_batch_frames=2, max_queue=4)
+    batcher.submit(_frames(1))
+    assert model.started.wait(5)
+    queued = [batcher.submit(_frames(v)) for v in (2, 3, 4)]
+    closer = threading.Thread(target=batcher.close)
+    closer.start()
+    model.release.set()
+    closer.join(10)
+    assert not closer.is_alive()
+    assert [f.result(0) for f in queued] == [[20], [30], [40]]
+    assert model.calls == [[1], [2, 3], [4]]
+    with pytest.raises(QueueFull, match="shutting down"):
+        batcher.submit(_frames(5))
