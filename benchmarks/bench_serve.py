@@ -13,7 +13,8 @@ it measures, each for ``--duration-s``:
 
 * in-process ``Predictor.predict_frames`` on one frame (batch 1): ms per frame;
 * one client, one frame at a time, over HTTP (``POST /v1/predict``, a PNG) and over the
-  WebSocket (raw grey bytes): latency per frame and the ratio to the in-process time;
+  WebSocket (raw grey bytes): latency per frame and the ratio to the in-process time
+  (the three interleaved in five rounds, so that other jobs' load hits them alike);
 * ``--clients`` concurrent WebSocket streams, with and without dynamic batching:
   p50/p95/p99 latency per frame and frames/s in all;
 
@@ -100,18 +101,14 @@ def percentiles(latencies_s: list[float]) -> dict[str, float]:
             "p95_ms": float(np.percentile(ms, 95)), "p99_ms": float(np.percentile(ms, 99))}
 
 
-def in_process(path: Path, frame: np.ndarray, *, threads: int, duration_s: float) -> dict:
-    from sonomtl.inference.predictor import load_predictor
-
-    predictor = load_predictor(path, backend="onnx", threads=threads)
-    for _ in range(3):
-        predictor.predict_frames([frame], spacings_mm=[(0.5, 0.5)])
+def in_process_latencies(predictor, frame: np.ndarray, duration_s: float) -> list[float]:
+    """Seconds per ``predict_frames`` call on one frame, for ``duration_s``."""
     times, end = [], time.monotonic() + duration_s
     while time.monotonic() < end:
         start = time.perf_counter()
         predictor.predict_frames([frame], spacings_mm=[(0.5, 0.5)])
         times.append(time.perf_counter() - start)
-    return percentiles(times)
+    return times
 
 
 class Server:
@@ -194,7 +191,9 @@ def ws_client(url: str, model: str, frame: np.ndarray, end: float, out: dict) ->
 
 
 def run_clients(url: str, model: str, frame: np.ndarray, *, kinds: list[str],
-                duration_s: float) -> dict:
+                duration_s: float, keep: bool = False) -> dict:
+    """``kinds`` clients (``http``/``ws``) at once for ``duration_s``; ``keep`` adds the
+    latencies themselves."""
     end = time.monotonic() + duration_s
     results = [{"sent": 0, "latency": [], "errors": []} for _ in kinds]
     threads = [threading.Thread(target=http_client if kind == "http" else ws_client,
@@ -210,38 +209,49 @@ def run_clients(url: str, model: str, frame: np.ndarray, *, kinds: list[str],
     errors = [e for r in results for e in r["errors"]]
     return {**percentiles(latency), "frames_per_s": len(latency) / elapsed,
             "sent": sum(r["sent"] for r in results), "answered": len(latency),
-            "errors": len(errors), "first_errors": errors[:3]}
+            "errors": len(errors), "first_errors": errors[:3],
+            **({"latencies_s": latency} if keep else {})}
 
 
-def bench_model(name: str, path: Path, *, threads: int, clients: int,
-                duration_s: float) -> dict:
-    from sonomtl.inference.predictor import read_onnx_config
+def bench_model(name: str, path: Path, *, threads: int, clients: int, duration_s: float,
+                rounds: int = 5) -> dict:
+    """One model: batch 1 in-process vs HTTP vs WebSocket (interleaved in ``rounds`` so that
+    the machine's load drifts over all three alike), then ``clients`` streams with and
+    without dynamic batching."""
+    from sonomtl.inference.predictor import load_predictor, read_onnx_config
 
     config = read_onnx_config(path)
     frame = bench_frame(config, seed=0)
-    out: dict = {"input_hw": list(config.input_hw), "frame_hw": list(frame.shape),
-                 "in_process": in_process(path, frame, threads=threads, duration_s=duration_s)}
+    out: dict = {"input_hw": list(config.input_hw), "frame_hw": list(frame.shape)}
+    predictor = load_predictor(path, backend="onnx", threads=threads)
+    for _ in range(3):
+        predictor.predict_frames([frame], spacings_mm=[(0.5, 0.5)])
     for batching in (True, False):
         server = Server(name, path, threads=threads, batching=batching)
         try:
             key = "batching" if batching else "no_batching"
-            row = {}
+            row: dict = {}
             if batching:
-                row["http_1"] = run_clients(server.url, name, frame, kinds=["http"],
-                                            duration_s=duration_s)
-                row["ws_1"] = run_clients(server.url, name, frame, kinds=["ws"],
-                                          duration_s=duration_s)
+                single: dict[str, list[float]] = {"in_process": [], "http_1": [], "ws_1": []}
+                for _ in range(rounds):
+                    single["in_process"] += in_process_latencies(predictor, frame,
+                                                                 duration_s / rounds)
+                    for kind in ("http", "ws"):
+                        result = run_clients(server.url, name, frame, kinds=[kind],
+                                             duration_s=duration_s / rounds, keep=True)
+                        single[f"{kind}_1"] += result["latencies_s"]
+                out["in_process"] = percentiles(single["in_process"])
+                for kind in ("http_1", "ws_1"):
+                    row[kind] = percentiles(single[kind])
+                    for stat in ("mean", "p50"):
+                        row[kind][f"{stat}_ratio_to_in_process"] = (
+                            row[kind][f"{stat}_ms"] / out["in_process"][f"{stat}_ms"])
             row[f"ws_{clients}"] = run_clients(server.url, name, frame, kinds=["ws"] * clients,
                                                duration_s=duration_s)
-            batches = _metric(server.url, name)
-            row["mean_batch_frames"] = batches
+            row["mean_batch_frames"] = _metric(server.url, name)
             out[key] = row
         finally:
             server.stop()
-    base = out["in_process"]["mean_ms"]
-    for path_name in ("http_1", "ws_1"):
-        out["batching"][path_name]["ratio_to_in_process"] = (
-            out["batching"][path_name]["mean_ms"] / base)
     return out
 
 
@@ -274,8 +284,8 @@ def soak(path: Path, *, threads: int, clients: int, duration_s: float) -> dict:
 
 def summary_table(results: dict, clients: int) -> str:
     """The headline figures as a Markdown table."""
-    rows = ["| model (input) | in-process ms/frame | HTTP 1 client ms (ratio) | "
-            f"WS 1 client ms (ratio) | WS x{clients} batching: frames/s, p50/p95/p99 ms, "
+    rows = ["| model (input) | in-process ms/frame p50 | HTTP 1 client p50 ms (ratio) | "
+            f"WS 1 client p50 ms (ratio) | WS x{clients} batching: frames/s, p50/p95/p99 ms, "
             f"mean batch | WS x{clients} no batching: frames/s, p50/p95/p99 ms |",
             "|---|---|---|---|---|---|"]
     for name, r in results.items():
@@ -285,9 +295,9 @@ def summary_table(results: dict, clients: int) -> str:
         many_b, many_n = b[f"ws_{clients}"], n[f"ws_{clients}"]
         rows.append(
             f"| {name} ({r['input_hw'][0]}x{r['input_hw'][1]}, frames {r['frame_hw'][0]}x"
-            f"{r['frame_hw'][1]}) | {r['in_process']['mean_ms']:.1f} "
-            f"| {b['http_1']['mean_ms']:.1f} ({b['http_1']['ratio_to_in_process']:.2f}) "
-            f"| {b['ws_1']['mean_ms']:.1f} ({b['ws_1']['ratio_to_in_process']:.2f}) "
+            f"{r['frame_hw'][1]}) | {r['in_process']['p50_ms']:.1f} "
+            f"| {b['http_1']['p50_ms']:.1f} ({b['http_1']['p50_ratio_to_in_process']:.2f}) "
+            f"| {b['ws_1']['p50_ms']:.1f} ({b['ws_1']['p50_ratio_to_in_process']:.2f}) "
             f"| {many_b['frames_per_s']:.1f}, {many_b['p50_ms']:.0f}/{many_b['p95_ms']:.0f}/"
             f"{many_b['p99_ms']:.0f}, {b['mean_batch_frames']:.2f} "
             f"| {many_n['frames_per_s']:.1f}, {many_n['p50_ms']:.0f}/{many_n['p95_ms']:.0f}/"
