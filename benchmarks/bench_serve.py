@@ -14,7 +14,9 @@ it measures, each for ``--duration-s``:
 * in-process ``Predictor.predict_frames`` on one frame (batch 1): ms per frame;
 * one client, one frame at a time, over HTTP (``POST /v1/predict``, a PNG) and over the
   WebSocket (raw grey bytes): latency per frame and the ratio to the in-process time
-  (the three interleaved in five rounds, so that other jobs' load hits them alike);
+  (the three interleaved in five rounds, so that other jobs' load hits them alike), and the
+  CPU time per frame: of this process for the in-process calls, of the server process for the
+  served ones (what the server adds, robust to other jobs' load, unlike wall time);
 * ``--clients`` concurrent WebSocket streams, with and without dynamic batching:
   p50/p95/p99 latency per frame and frames/s in all;
 
@@ -127,6 +129,11 @@ class Server:
             raise RuntimeError(f"server did not start: {line!r}")
         self.url = f"http://{match.group(1)}:{match.group(2)}"
 
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system, all threads) the server process has used."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_mb(self) -> float:
         text = Path(f"/proc/{self.process.pid}/status").read_text()
         return int(re.search(r"VmRSS:\s+(\d+)", text).group(1)) / 1024.0
@@ -233,19 +240,30 @@ def bench_model(name: str, path: Path, *, threads: int, clients: int, duration_s
             row: dict = {}
             if batching:
                 single: dict[str, list[float]] = {"in_process": [], "http_1": [], "ws_1": []}
+                cpu_s = dict.fromkeys(single, 0.0)
                 for _ in range(rounds):
+                    start = time.process_time()  # this process: nothing else runs meanwhile
                     single["in_process"] += in_process_latencies(predictor, frame,
                                                                  duration_s / rounds)
+                    cpu_s["in_process"] += time.process_time() - start
                     for kind in ("http", "ws"):
+                        start = server.cpu_s()
                         result = run_clients(server.url, name, frame, kinds=[kind],
                                              duration_s=duration_s / rounds, keep=True)
+                        cpu_s[f"{kind}_1"] += server.cpu_s() - start
                         single[f"{kind}_1"] += result["latencies_s"]
                 out["in_process"] = percentiles(single["in_process"])
+                out["in_process"]["cpu_ms_per_frame"] = (
+                    1000 * cpu_s["in_process"] / len(single["in_process"]))
                 for kind in ("http_1", "ws_1"):
                     row[kind] = percentiles(single[kind])
                     for stat in ("mean", "p50"):
                         row[kind][f"{stat}_ratio_to_in_process"] = (
                             row[kind][f"{stat}_ms"] / out["in_process"][f"{stat}_ms"])
+                    row[kind]["server_cpu_ms_per_frame"] = 1000 * cpu_s[kind] / len(single[kind])
+                    row[kind]["cpu_ratio_to_in_process"] = (
+                        row[kind]["server_cpu_ms_per_frame"]
+                        / out["in_process"]["cpu_ms_per_frame"])
             row[f"ws_{clients}"] = run_clients(server.url, name, frame, kinds=["ws"] * clients,
                                                duration_s=duration_s)
             row["mean_batch_frames"] = _metric(server.url, name)
@@ -284,8 +302,9 @@ def soak(path: Path, *, threads: int, clients: int, duration_s: float) -> dict:
 
 def summary_table(results: dict, clients: int) -> str:
     """The headline figures as a Markdown table."""
-    rows = ["| model (input) | in-process ms/frame p50 | HTTP 1 client p50 ms (ratio) | "
-            f"WS 1 client p50 ms (ratio) | WS x{clients} batching: frames/s, p50/p95/p99 ms, "
+    rows = ["| model (input) | in-process ms/frame p50, CPU ms/frame | HTTP 1 client p50 ms "
+            "(ratio), server CPU ms/frame (ratio) | WS 1 client: the same |"
+            f" WS x{clients} batching: frames/s, p50/p95/p99 ms, "
             f"mean batch | WS x{clients} no batching: frames/s, p50/p95/p99 ms |",
             "|---|---|---|---|---|---|"]
     for name, r in results.items():
@@ -295,9 +314,12 @@ def summary_table(results: dict, clients: int) -> str:
         many_b, many_n = b[f"ws_{clients}"], n[f"ws_{clients}"]
         rows.append(
             f"| {name} ({r['input_hw'][0]}x{r['input_hw'][1]}, frames {r['frame_hw'][0]}x"
-            f"{r['frame_hw'][1]}) | {r['in_process']['p50_ms']:.1f} "
-            f"| {b['http_1']['p50_ms']:.1f} ({b['http_1']['p50_ratio_to_in_process']:.2f}) "
-            f"| {b['ws_1']['p50_ms']:.1f} ({b['ws_1']['p50_ratio_to_in_process']:.2f}) "
+            f"{r['frame_hw'][1]}) | {r['in_process']['p50_ms']:.1f}, "
+            f"{r['in_process']['cpu_ms_per_frame']:.1f} "
+            + "".join(f"| {b[k]['p50_ms']:.1f} ({b[k]['p50_ratio_to_in_process']:.2f}), "
+                      f"{b[k]['server_cpu_ms_per_frame']:.1f} "
+                      f"({b[k]['cpu_ratio_to_in_process']:.2f}) " for k in ("http_1", "ws_1"))
+            +
             f"| {many_b['frames_per_s']:.1f}, {many_b['p50_ms']:.0f}/{many_b['p95_ms']:.0f}/"
             f"{many_b['p99_ms']:.0f}, {b['mean_batch_frames']:.2f} "
             f"| {many_n['frames_per_s']:.1f}, {many_n['p50_ms']:.0f}/{many_n['p95_ms']:.0f}/"

@@ -88,6 +88,32 @@ class _BodyLimit:
         await self.app(scope, counted, send)
 
 
+class _RequestMetrics:
+    """ASGI middleware: count each HTTP request by route and status, and time it."""
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_status(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:  # the router put the matched route into the scope
+            endpoint = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.inc(endpoint=endpoint, status=str(status["code"]))
+            self.metrics.latency_s.observe(time.perf_counter() - start, endpoint=endpoint)
+
+
 async def _send_json(send: Any, status: int, body: dict) -> None:
     import json
 
@@ -138,15 +164,7 @@ def create_app(models: Sequence[Any], settings: ServeSettings | None = None, *,
     app.state.models = by_name
     app.add_middleware(_BodyLimit, limit=settings.max_upload_bytes)
 
-    @app.middleware("http")
-    async def count_requests(request: Request, call_next: Any) -> Any:
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        endpoint = getattr(route, "path", "unmatched")
-        metrics.requests.inc(endpoint=endpoint, status=str(response.status_code))
-        metrics.latency_s.observe(time.perf_counter() - start, endpoint=endpoint)
-        return response
+    app.add_middleware(_RequestMetrics, metrics=metrics)
 
     @app.exception_handler(ServeError)
     async def serve_error(request: Request, error: ServeError) -> Any:
@@ -255,19 +273,22 @@ def create_app(models: Sequence[Any], settings: ServeSettings | None = None, *,
         if not data:
             raise ServeError(400, "the uploaded file is empty", field="file")
         name = Path(upload.filename or "upload").name
-        with tempfile.TemporaryDirectory(prefix="sonomtl-serve-") as folder:
-            path = Path(folder) / f"upload{_safe_suffix(name)}"
-            path.write_bytes(data)
-            del data
-            try:
-                body = await run_in_threadpool(
-                    predict_file, model, path, source=name, spacing_mm=spacing,
-                    measure=measure, max_frames=settings.max_frames,
-                    chunk_frames=settings.max_batch_frames, threshold=settings.threshold,
-                    smoothing_alpha=settings.smoothing_alpha, **flags)
-            except InputError as error:  # a decoder's message may hold the temporary path
-                raise InputError(error.message.replace(str(path), name),
-                                 field=error.field or "file") from None
+        # the project's readers take paths: one temporary file (not a folder) per upload
+        with tempfile.NamedTemporaryFile(prefix="sonomtl-serve-", suffix=_safe_suffix(name),
+                                         delete=False) as handle:
+            handle.write(data)
+        path = Path(handle.name)
+        del data
+        try:
+            body = await run_in_threadpool(
+                predict_file, model, path, source=name, spacing_mm=spacing, measure=measure,
+                max_frames=settings.max_frames, chunk_frames=settings.max_batch_frames,
+                threshold=settings.threshold, smoothing_alpha=settings.smoothing_alpha, **flags)
+        except InputError as error:  # a decoder's message may hold the temporary path
+            raise InputError(error.message.replace(str(path), name),
+                             field=error.field or "file") from None
+        finally:
+            path.unlink(missing_ok=True)
         metrics.frames.inc(body["frames"], model=model.name)
         return JSONResponse(body)
 

@@ -80,6 +80,11 @@ def test_the_server_still_predicts_after_every_kind_of_bad_upload(small_server):
                       **_form("a.png", PNG, model="abdominal", spacing_mm="0.3"))
     assert good.status_code == 200 and good.json()["frames"] == 1
     assert httpx.get(f"{small_server}/readyz").json() == {"status": "ready"}
+    metrics = httpx.get(f"{small_server}/metrics").text  # refusals are counted by status
+    for status in ("400", "404", "415"):
+        assert f'sonomtl_requests_total{{endpoint="/v1/predict",status="{status}"}}' in metrics
+    # an upload over the limit is refused before routing
+    assert 'sonomtl_requests_total{endpoint="unmatched",status="413"}' in metrics
 
 
 @pytest.mark.parametrize(("header", "payload", "field", "words"), [

@@ -82,7 +82,26 @@ def test_the_page_predicts_a_dropped_file_and_a_streamed_video(browser, tmp_path
         assert len(lines) == 1 and record["source"] == "frame.png"
         assert set(record["probabilities"]) == {"plane", "BG"}
 
-        # 2. a video streamed frame by frame over the WebSocket
+        # 2. the abdominal model with a pixel size: landmarks, a caliper and the measurement
+        page.select_option("#model", "abdominal")
+        page.fill("#spacing", "0.4,0.5")
+        page.set_input_files("#file", str(tmp_path / "frame.png"))
+        page.wait_for_function("document.getElementById('readout').innerText.includes('mm')")
+        readout = page.inner_text("#readout")
+        assert "A: 20.6 mm" in readout  # dots 45 px (x 0.4 mm) and 20 px (x 0.5 mm) apart
+        yellow = page.evaluate("""() => {
+            const c = document.getElementById('frame');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0;
+            for (let i = 0; i < d.length; i += 4) {
+                if (d[i] > 200 && d[i + 1] > 200 && d[i + 2] < 80) n++;
+            }
+            return n; }""")
+        assert yellow >= 30  # the caliper line between the two landmarks
+        page.fill("#spacing", "")
+        page.select_option("#model", "msen")
+
+        # 3. a video streamed frame by frame over the WebSocket
         page.set_input_files("#video-file", str(video_path))
         page.wait_for_function("!document.getElementById('stream-start').disabled")
         page.click("#stream-start")
