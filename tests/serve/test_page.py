@@ -86,7 +86,8 @@ def test_the_page_predicts_a_dropped_file_and_a_streamed_video(browser, tmp_path
         page.select_option("#model", "abdominal")
         page.fill("#spacing", "0.4,0.5")
         page.set_input_files("#file", str(tmp_path / "frame.png"))
-        page.wait_for_function("document.getElementById('readout').innerText.includes('mm')")
+        page.wait_for_function("document.getElementById('readout').innerText.includes('mm')",
+                               timeout=30_000)
         readout = page.inner_text("#readout")
         assert "A: 20.6 mm" in readout  # dots 45 px (x 0.4 mm) and 20 px (x 0.5 mm) apart
         yellow = page.evaluate("""() => {

@@ -311,7 +311,11 @@ function init() {
     event.preventDefault(); drop.classList.remove("over");
     if (event.dataTransfer.files.length) predictFile(event.dataTransfer.files[0]);
   });
-  $("file").addEventListener("change", () => { if ($("file").files.length) predictFile($("file").files[0]); });
+  $("file").addEventListener("change", () => {
+    const file = $("file").files[0];
+    $("file").value = "";  // so that choosing the same file again (another model) predicts again
+    if (file) predictFile(file);
+  });
   $("video-file").addEventListener("change", () => {
     const file = $("video-file").files[0];
     if (!file) return;
