@@ -290,13 +290,24 @@ def soak(path: Path, *, threads: int, clients: int, duration_s: float) -> dict:
     try:
         run_clients(server.url, "msen", frame, kinds=["ws"], duration_s=2)  # warm up
         rss_start = server.rss_mb()
+        samples: list[float] = []
+        done = threading.Event()
+
+        def sample_rss() -> None:  # every 30 s: does memory level off or keep growing?
+            while not done.wait(30.0):
+                samples.append(round(server.rss_mb(), 1))
+
+        sampler = threading.Thread(target=sample_rss, daemon=True)
+        sampler.start()
         kinds = ["http" if i % 2 else "ws" for i in range(clients)]
         result = run_clients(server.url, "msen", frame, kinds=kinds, duration_s=duration_s)
+        done.set()
         rss_end = server.rss_mb()
     finally:
         status = server.stop()
     return {**result, "duration_s": duration_s, "clients": clients, "rss_start_mb": rss_start,
-            "rss_end_mb": rss_end, "lost": result["sent"] - result["answered"] - result["errors"],
+            "rss_end_mb": rss_end, "rss_every_30_s_mb": samples,
+            "lost": result["sent"] - result["answered"] - result["errors"],
             "exit_status": status}
 
 
