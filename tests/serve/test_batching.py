@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -150,3 +151,41 @@ def test_close_finishes_the_queued_requests_then_refuses_new_ones():
     assert model.calls == [[1], [2, 3], [4]]
     with pytest.raises(QueueFull, match="shutting down"):
         batcher.submit(_frames(5))
+
+
+def test_a_full_queue_is_a_503_and_the_queued_requests_still_complete():
+    from sonomtl.serve.app import ServeSettings, create_app
+    from sonomtl.serve.metrics import Metrics
+    from sonomtl.serve.models import ServedModel, model_card
+    from tests.serve.conftest import dot_predictor
+
+    predictor = dot_predictor("msen")
+    started, release = threading.Event(), threading.Event()
+
+    def gated(images, **kwargs):
+        started.set()
+        release.wait(30)
+        return predictor.predict_frames(images, **kwargs)
+
+    metrics = Metrics()
+    model = ServedModel("msen", predictor, model_card("msen", predictor),
+                        DynamicBatcher(gated, max_queue=1))
+    app = create_app([model], ServeSettings(), metrics=metrics)
+    image = png_bytes(blob_image())
+    with running_server(app) as url, ThreadPoolExecutor(2) as pool:
+        def post():
+            return httpx.post(f"{url}/v1/predict", files={"file": ("f.png", image)}, timeout=60)
+
+        running = pool.submit(post)
+        assert started.wait(30)  # the model is busy with the first request
+        queued = pool.submit(post)
+        end = time.monotonic() + 30
+        while model.batcher._queue.qsize() < 1 and time.monotonic() < end:
+            time.sleep(0.01)  # until the second request waits in the queue
+        refused = post()
+        release.set()
+        assert refused.status_code == 503
+        assert refused.json() == {"error": "the queue holds 1 requests; try again later",
+                                  "field": None}
+        assert running.result().status_code == 200 and queued.result().status_code == 200
+        assert "sonomtl_queue_rejections_total 1" in httpx.get(f"{url}/metrics").text
