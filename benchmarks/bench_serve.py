@@ -361,7 +361,8 @@ def main() -> None:
             results["soak"] = soak(soak_path, threads=args.threads, clients=args.soak_clients,
                                    duration_s=args.soak_s)
             print(json.dumps({"soak": results["soak"]}, indent=1), flush=True)
-    print(summary_table(results, args.clients))
+    if any(name != "soak" for name in results):
+        print(summary_table(results, args.clients))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 
