@@ -46,7 +46,7 @@ from sonomtl.data.spec import is_background_class
 from sonomtl.errors import InputError
 from sonomtl.fileio import atomic_path, write_json
 
-__all__ = ["PredictSummary", "output_stems", "predict_files"]
+__all__ = ["PredictSummary", "output_stems", "predict_files", "prediction_record"]
 
 #: Longer source names are cut and end in their path's hash (file names stay < 255 bytes).
 _MAX_STEM_CHARS = 160
@@ -62,6 +62,20 @@ class PredictSummary:
     predictions: Path | None = None
     best_frames: Path | None = None
     seconds: float = 0.0
+
+
+def prediction_record(source: str, frame_index: int, timestamp_ms: float | None,
+                      result: Any) -> dict[str, Any]:
+    """The ``predictions.jsonl`` line of one frame (before its PNG paths are added).
+
+    ``source`` names the input, ``result`` is a
+    :class:`~sonomtl.inference.predictor.FramePrediction`; ``sonomtl serve``
+    answers with the same dicts.
+    """
+    record: dict[str, Any] = {"source": source, "frame": frame_index,
+                              "timestamp_ms": timestamp_ms}
+    record.update(result.record())
+    return record
 
 
 def _save_png(path: Path, array: np.ndarray) -> None:
@@ -189,9 +203,7 @@ def _predict_one(predictor: Any, path: Path, *, stem: str, out: Path, spacing: A
                                            spacings_mm=[f.spacing_mm for f in pending],
                                            measure=measure, file=path)
         for frame, result in zip(pending, results):
-            record: dict[str, Any] = {"source": os.fspath(path), "frame": frame.index,
-                                      "timestamp_ms": frame.timestamp_ms}
-            record.update(result.record())
+            record = prediction_record(os.fspath(path), frame.index, frame.timestamp_ms, result)
             frame_stem = f"{stem}_f{frame.index:05d}"
             if result.attention is not None:
                 png = out / "attention" / f"{frame_stem}.png"

@@ -1,4 +1,5 @@
-"""The report in a real headless Chromium: images load, no console error, no network, not blank."""
+"""The report in a real headless Chromium (Playwright): images load, no console error, no
+network, not blank."""
 
 from __future__ import annotations
 
@@ -8,37 +9,39 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.report.report_browser import find_chromium, render_in_chromium
+from tests.browser.chromium import chromium_browser
+
+browser = pytest.fixture(scope="module")(chromium_browser)
 
 
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    executable = find_chromium()
-    if executable is None:
-        pytest.skip("chromium not installed: apt-get install chromium")
-    return executable
-
-
-def test_report_renders_in_chromium(built_report: Path, chromium: str, tmp_path: Path) -> None:
+def test_report_renders_in_chromium(built_report: Path, browser, tmp_path: Path) -> None:
     from PIL import Image
 
-    page = render_in_chromium(built_report, executable=chromium)
-    assert len(page.images) == 13
-    broken = [
-        image["alt"]
-        for image in page.images
-        if not (image["complete"] and image["naturalWidth"] > 0)
-    ]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    urls: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type in ("error", "assert") else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: urls.append(r.url))
+    page.goto(built_report.resolve().as_uri(), wait_until="load")
+    images = page.evaluate("""Array.from(document.images).map(i => ({
+        alt: i.alt, complete: i.complete, naturalWidth: i.naturalWidth}))""")
+    assert len(images) == 13
+    broken = [image["alt"] for image in images
+              if not (image["complete"] and image["naturalWidth"] > 0)]
     assert broken == []
-    assert page.console_errors == []
+    assert errors == []
     # only the file itself and its embedded data: URLs; nothing from the network
-    assert page.requested_urls[0] == built_report.resolve().as_uri()
-    assert all(url.startswith(("file://", "data:")) for url in page.requested_urls)
-    assert page.headings[:3] == ["Test <report>", "msen-run run", "Results"]
-    assert "classification accuracy" in page.text
-    screenshot = tmp_path / "report.png"
-    screenshot.write_bytes(page.screenshot_png)
-    pixels = np.asarray(Image.open(BytesIO(page.screenshot_png)).convert("RGB"))
+    assert urls[0] == built_report.resolve().as_uri()
+    assert all(url.startswith(("file://", "data:")) for url in urls)
+    headings = page.evaluate(
+        "Array.from(document.querySelectorAll('h1,h2,h3')).map(h => h.textContent)")
+    assert headings[:3] == ["Test <report>", "msen-run run", "Results"]
+    assert "classification accuracy" in page.inner_text("body")
+    screenshot = page.screenshot(full_page=False)
+    (tmp_path / "report.png").write_bytes(screenshot)
+    page.close()
+    pixels = np.asarray(Image.open(BytesIO(screenshot)).convert("RGB"))
     assert pixels.shape == (900, 1280, 3)
     assert pixels.std() > 20
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 200
