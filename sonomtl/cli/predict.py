@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sonomtl.cli._common import add_command, positive_int
+from sonomtl.cli._common import add_command, positive_int, report_failures
 
 __all__ = ["register"]
 
@@ -94,9 +94,5 @@ def _predict(args: argparse.Namespace) -> int:
           f"({rate:.1f} frames/s) -> {summary.predictions}")
     if summary.best_frames is not None:
         print(f"best frames -> {summary.best_frames}")
-    if summary.failures:
-        print(f"sonomtl: error: {len(summary.failures)} input(s) failed:", file=sys.stderr)
-        for _, message in summary.failures:
-            print(f"  {message}", file=sys.stderr)
-        return 2
-    return 0
+    return report_failures([message for _, message in summary.failures],
+                           inputs=summary.files_ok + len(summary.failures))
