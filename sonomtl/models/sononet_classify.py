@@ -61,7 +61,7 @@ def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
             warnings.simplefilter("ignore")
             with Image.open(path) as image:
                 return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError) as error:
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
         raise InputError(f"cannot read as an image ({error})", file=path) from None
 
 

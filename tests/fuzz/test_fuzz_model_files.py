@@ -168,7 +168,7 @@ def mutated_images(draw) -> bytes:
     return bytes(data)
 
 
-def _png_claiming(width: int, height: int) -> bytes:
+def png_claiming(width: int, height: int) -> bytes:
     """A PNG whose header (with a valid CRC) claims ``width`` x ``height`` grey pixels."""
     import struct
     import zlib
@@ -188,8 +188,8 @@ def _png_claiming(width: int, height: int) -> bytes:
 @example(raw=IMAGES[("I;16", "TIFF")][:40])
 # issue 25's decompression bomb: PIL's DecompressionBombError (a header claiming
 # 20000 x 20000 pixels) escaped read_image
-@example(raw=_png_claiming(20_000, 20_000))
-@example(raw=_png_claiming(0, 5))
+@example(raw=png_claiming(20_000, 20_000))
+@example(raw=png_claiming(0, 5))
 @pytest.mark.filterwarnings("ignore::UserWarning")  # PIL warns about the damaged TIFF tags
 def test_image_headers_give_an_image_or_an_input_error(fuzz_dir, raw):
     path = fuzz_dir("x.png")
