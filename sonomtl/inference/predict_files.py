@@ -274,12 +274,13 @@ def _best_frames(path: Path, *, stem: str, out: Path, lines: list[str],
         if i in chosen.values():
             records[i] = record
     frames = read_source_frames(path, chosen.values())
+    for index in chosen.values():  # all checked before any PNG is saved: a failure leaves none
+        if frames[index].timestamp_ms != records[index]["timestamp_ms"]:
+            raise InputError(f"frame {index} decoded differently the second time "
+                             "(file changed while predicting?)", file=path)
     best: dict[str, Any] = {}
     for label, index in sorted(chosen.items()):
         record, frame = records[index], frames[index]
-        if frame.timestamp_ms != record["timestamp_ms"]:
-            raise InputError(f"frame {index} decoded differently the second time "
-                             "(file changed while predicting?)", file=path)
         png = out / "best_frames" / f"{stem}_{_safe(label)}_f{index:05d}.png"
         _save_png(png, to_rgb_uint8(frame.image))
         best[label] = {
