@@ -198,11 +198,13 @@ def load_config(path: str | os.PathLike[str], overrides: typing.Sequence[str] = 
     """
     import yaml
 
+    from sonomtl.yaml_files import load_yaml
+
     path = Path(path)
     if not path.is_file():
         raise InputError("config file not found", file=path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as error:
         raise InputError(f"not UTF-8 text ({error.reason} at byte {error.start})",
                          file=path) from None
@@ -225,13 +227,15 @@ def apply_overrides(raw: dict[str, Any], overrides: typing.Sequence[str]) -> dic
 
     import yaml
 
+    from sonomtl.yaml_files import load_yaml
+
     result = copy.deepcopy(raw)
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise InputError(f"override {item!r} is not of the form key=value")
         try:
-            value = yaml.safe_load(text) if text else None
+            value = load_yaml(text) if text else None
         except yaml.YAMLError:
             value = text
         parts = key.split(".")

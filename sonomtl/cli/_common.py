@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
 
-__all__ = ["add_command", "positive_int"]
+__all__ = ["add_command", "positive_int", "report_failures"]
 
 
 def add_command(
@@ -34,3 +36,17 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def report_failures(messages: Sequence[str], *, inputs: int) -> int:
+    """List a batch's failed inputs on stderr; the exit status: 2 when any failed, else 0.
+
+    Each failure is one line ``sonomtl: error: <message>`` (the message names
+    the file). When the batch had more than one input, a last line counts the
+    failures, so a single bad input still gets exactly one line.
+    """
+    for message in messages:
+        print(f"sonomtl: error: {' '.join(message.split())}", file=sys.stderr)
+    if messages and inputs > 1:
+        print(f"sonomtl: error: {len(messages)} input(s) failed (of {inputs})", file=sys.stderr)
+    return 2 if messages else 0

@@ -62,7 +62,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ):
         sub = add_command(sources, name, help=help_text, examples=examples)
         sub.add_argument("--src", required=True, metavar="DIR", help="the downloaded data")
-        sub.add_argument("--out", required=True, metavar="DIR", help="dataset folder to write")
+        sub.add_argument("--out", required=True, metavar="DIR",
+                         help="dataset folder to write; refused when it holds a dataset")
+        sub.add_argument("--overwrite", action="store_true",
+                         help="first remove the dataset in --out (see docs/cli.md)")
         sub.set_defaults(func=_import, importer_name=name)
     importer.set_defaults(func=lambda args: (importer.print_help(), 2)[1])
     group.set_defaults(func=lambda args: (group.print_help(), 2)[1])
@@ -91,8 +94,10 @@ def _import(args: argparse.Namespace) -> int:
     import json
 
     from sonomtl.data import importers
+    from sonomtl.outputs import DATASET_OUTPUTS, prepare_output_folder
 
     function = {"hc18": "import_hc18", "sononet-examples": "import_sononet_examples"}
+    prepare_output_folder(args.out, DATASET_OUTPUTS, overwrite=args.overwrite)
     report = getattr(importers, function[args.importer_name])(src=args.src, out=args.out)
     for key, value in report.items():
         print(f"{key}: {json.dumps(value, default=str)}")

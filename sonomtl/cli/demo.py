@@ -38,8 +38,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sonomtl.demo import DemoStepError, run_demo
+    from pathlib import Path
 
+    from sonomtl.demo import DemoStepError, run_demo
+    from sonomtl.errors import InputError
+
+    out = Path(args.out)
+    for path in (out, *out.parents):  # the nearest existing one must be a folder
+        if path.exists():
+            if not path.is_dir():
+                raise InputError("is a file, but --out must be a folder (or not exist yet)",
+                                 file=path)
+            break
     try:
         run_demo(args.out, fresh=args.fresh, log=print)
     except DemoStepError as error:

@@ -81,7 +81,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "of --sigma-deg visual angle, normalised; saved as .npy float32 under "
             "DATASET/attention/ and written into the manifest's attention column. The "
             "fixation points themselves go into the fixations column (JSON [[x, y], ...] in "
-            "original frame pixels; off-frame fixations left out), for NSS/IG/AUC."
+            "original frame pixels; off-frame fixations left out), for NSS/IG/AUC. A sequence "
+            "whose log or rows are bad is listed at the end (exit status 2) and writes "
+            "nothing; the others are written and recorded in the manifest."
         ),
         examples=_MAPS_EXAMPLES,
     )
@@ -147,6 +149,7 @@ def _run_fixations(args: argparse.Namespace) -> int:
 
 
 def _run_maps(args: argparse.Namespace) -> int:
+    from sonomtl.cli._common import report_failures
     from sonomtl.errors import InputError
     from sonomtl.gaze.dataset_maps import write_dataset_attention_maps
 
@@ -161,4 +164,4 @@ def _run_maps(args: argparse.Namespace) -> int:
     print(f"{summary.maps_written} attention maps for {summary.sequences} sequences "
           f"({summary.fixations} fixations; {summary.frames_without_fixation} frames without "
           f"fixation) -> {args.dataset}/{args.out_dir}")
-    return 0
+    return report_failures(summary.failures, inputs=summary.sequences)

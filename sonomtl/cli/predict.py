@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sonomtl.cli._common import add_command, positive_int
+from sonomtl.cli._common import add_command, positive_int, report_failures
 
 __all__ = ["register"]
 
@@ -27,13 +27,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "images, DICOMs (single- and multi-frame), videos and folders of them. Writes "
             "predictions.jsonl (one line per frame), attention maps and overlay PNGs, and for "
             "videos/multi-frame DICOMs best_frames.json (best frame per plane, smoothed over "
-            "time). Bad inputs are listed at the end; the exit status is then 2."
+            "time). Bad inputs are listed at the end; the exit status is then 2. SIGINT or SIGTERM "
+            "stops at the next frame: the finished files are written, the unfinished one "
+            "leaves nothing, and the exit status is 130 or 143."
         ),
         examples=_EXAMPLES,
     )
     parser.add_argument("model", metavar="MODEL", help="checkpoint, run folder or .onnx file")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files or folders")
-    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--out", required=True,
+                        help="output folder; refused when it holds an earlier run's results")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="first remove an earlier run's results from --out (only the files "
+                             "predict writes: predictions.jsonl, best_frames.json, the PNGs of "
+                             "attention/, overlays/, best_frames/)")
     parser.add_argument("--backend", choices=("torch", "onnx"), default=None,
                         help="default: onnx for .onnx files, else torch")
     parser.add_argument("--spacing-mm", type=float, nargs="+", default=None, metavar="MM",
@@ -63,6 +70,8 @@ def _predict(args: argparse.Namespace) -> int:
     from sonomtl.errors import InputError
     from sonomtl.inference.predict_files import predict_files
     from sonomtl.inference.predictor import load_predictor
+    from sonomtl.outputs import PREDICT_OUTPUTS, prepare_output_folder
+    from sonomtl.signals import StopOnSignals
 
     if args.batch < 1:
         raise InputError(f"must be a positive integer, got {args.batch}", field="--batch")
@@ -74,29 +83,34 @@ def _predict(args: argparse.Namespace) -> int:
     backend = args.backend or ("onnx" if args.model.lower().endswith(".onnx") else "torch")
     predictor = load_predictor(args.model, backend=backend, threads=args.threads,
                                device=args.device, dtype=args.dtype)
+    # after the model loaded: a bad model never costs an earlier run's results
+    prepare_output_folder(args.out, PREDICT_OUTPUTS, overwrite=args.overwrite)
     bar = None
     if not args.no_progress:
         from tqdm import tqdm
 
         bar = tqdm(unit="frame", desc="predict", file=sys.stderr)
-    try:
-        summary = predict_files(
-            predictor, args.inputs, out_dir=args.out,
-            spacing_mm=None if args.spacing_mm is None else args.spacing_mm,
-            measure=not args.no_measurements, threshold=args.threshold,
-            smoothing_alpha=args.smoothing_alpha, overlays=not args.no_overlays,
-            batch_size=args.batch, progress=None if bar is None else bar.update)
-    finally:
-        if bar is not None:
-            bar.close()
+    with StopOnSignals() as stop:
+        try:
+            summary = predict_files(
+                predictor, args.inputs, out_dir=args.out,
+                spacing_mm=None if args.spacing_mm is None else args.spacing_mm,
+                measure=not args.no_measurements, threshold=args.threshold,
+                smoothing_alpha=args.smoothing_alpha, overlays=not args.no_overlays,
+                batch_size=args.batch, progress=None if bar is None else bar.update,
+                should_stop=stop)
+        finally:
+            if bar is not None:
+                bar.close()
     rate = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
     print(f"{summary.frames} frame(s) from {summary.files_ok} file(s) in {summary.seconds:.1f} s "
           f"({rate:.1f} frames/s) -> {summary.predictions}")
     if summary.best_frames is not None:
         print(f"best frames -> {summary.best_frames}")
-    if summary.failures:
-        print(f"sonomtl: error: {len(summary.failures)} input(s) failed:", file=sys.stderr)
-        for _, message in summary.failures:
-            print(f"  {message}", file=sys.stderr)
-        return 2
-    return 0
+    status = report_failures([message for _, message in summary.failures],
+                             inputs=summary.files_ok + len(summary.failures))
+    if summary.interrupted:
+        print(f"sonomtl: interrupted: {summary.files_ok} file(s) done are in "
+              f"{summary.predictions}; the unfinished file left nothing behind", file=sys.stderr)
+        return stop.exit_status
+    return status

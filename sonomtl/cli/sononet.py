@@ -29,7 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Classify ultrasound frames with SonoNet weights (the official Lasagne .npz or a "
             ".safetensors file saved by sonomtl). Preprocessing is the authors': crop, Pillow "
             "BICUBIC resize to 224x288, grey = channel mean, 255*(x-mean)/std. Prints one JSON "
-            "object per line: file, label, probabilities (published label order)."
+            "object per line as each batch is done: file, label, probabilities (published label "
+            "order). Unreadable images are listed on stderr at the end (exit status 2); the "
+            "others are still classified."
         ),
         examples=_EXAMPLES,
     )
@@ -46,9 +48,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _classify(args: argparse.Namespace) -> int:
     import json
 
-    from sonomtl.models.sononet_classify import classify_images, parse_crop
+    from sonomtl.cli._common import report_failures
+    from sonomtl.errors import InputError
+    from sonomtl.models.sononet_classify import iter_classify_images, parse_crop
 
-    results = classify_images(args.images, weights=args.weights, crop=parse_crop(args.crop))
-    for result in results:
-        print(json.dumps(result))
-    return 0
+    failures = []
+    for outcome in iter_classify_images(args.images, weights=args.weights,
+                                        crop=parse_crop(args.crop)):
+        if isinstance(outcome, InputError):
+            failures.append(str(outcome))
+        else:
+            print(json.dumps(outcome), flush=True)
+    return report_failures(failures, inputs=len(args.images))

@@ -40,7 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
         examples=_SWEEPS_EXAMPLES,
     )
-    sweeps.add_argument("--out", required=True, help="dataset folder to write")
+    sweeps.add_argument("--out", required=True,
+                        help="dataset folder to write; refused when it holds a dataset")
+    sweeps.add_argument("--overwrite", action="store_true",
+                        help="first remove the dataset in --out (see docs/cli.md)")
     sweeps.add_argument(
         "--subjects",
         type=positive_int,
@@ -69,7 +72,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
         examples=_ABDOMINAL_EXAMPLES,
     )
-    abdominal.add_argument("--out", required=True, help="dataset folder to write")
+    abdominal.add_argument("--out", required=True,
+                           help="dataset folder to write; refused when it holds a dataset")
+    abdominal.add_argument("--overwrite", action="store_true",
+                           help="first remove the dataset in --out (see docs/cli.md)")
     abdominal.add_argument(
         "--images",
         type=positive_int,
@@ -94,11 +100,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _sweeps(args: argparse.Namespace) -> int:
     from sonomtl.data.synthetic import generate_sweeps
     from sonomtl.errors import InputError
+    from sonomtl.outputs import DATASET_OUTPUTS, prepare_output_folder
 
     subjects = args.subjects or (3 if args.quick else 33)
     frames = args.frames or (12 if args.quick else 49)
     if frames < 2:
         raise InputError("--frames must be at least 2", field="--frames")
+    prepare_output_folder(args.out, DATASET_OUTPUTS, overwrite=args.overwrite)
     out = generate_sweeps(
         args.out,
         subjects=subjects,
@@ -114,11 +122,13 @@ def _sweeps(args: argparse.Namespace) -> int:
 def _abdominal(args: argparse.Namespace) -> int:
     from sonomtl.data.synthetic import generate_abdominal
     from sonomtl.errors import InputError
+    from sonomtl.outputs import DATASET_OUTPUTS, prepare_output_folder
 
     images = args.images or (33 if args.quick else 1100)
     input_size = args.input_size or (256 if args.quick else 512)
     if input_size < 64:
         raise InputError("--input-size must be at least 64", field="--input-size")
+    prepare_output_folder(args.out, DATASET_OUTPUTS, overwrite=args.overwrite)
     out = generate_abdominal(args.out, images=images, seed=args.seed, input_size=input_size)
     print(out)
     return 0

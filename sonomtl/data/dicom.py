@@ -135,11 +135,10 @@ class DicomImage:
 
         try:
             array = pixel_array(self.path, index=int(index) if self.n_frames > 1 else None)
-            array = self._colour_looked_up(array)
+            return self._grey(self._colour_looked_up(array))
         except Exception as error:  # decoders raise many types for damaged pixel data
             raise InputError(f"cannot decode DICOM pixel data (frame {index}): "
                              f"{one_line(error)}", file=self.path) from None
-        return self._grey(array)
 
     def iter_frames(self) -> Iterator[np.ndarray]:
         """Decode the frames in order, one at a time (memory holds one frame, not the file).
@@ -151,14 +150,14 @@ class DicomImage:
         arrays = iter_pixels(self.path)
         for index in range(self.n_frames):
             try:
-                array = self._colour_looked_up(next(arrays))
+                image = self._grey(self._colour_looked_up(next(arrays)))
             except StopIteration:
                 raise InputError(f"pixel data ends after {index} of {self.n_frames} frames",
                                  file=self.path) from None
             except Exception as error:  # decoders raise many types for damaged pixel data
                 raise InputError(f"cannot decode DICOM pixel data (frame {index}): "
                                  f"{one_line(error)}", file=self.path) from None
-            yield self._grey(array)
+            yield image
 
     def frames(self) -> np.ndarray:
         """All frames as float32 ``(N, H, W)`` (holds everything: mind long clips)."""
@@ -221,12 +220,29 @@ def read_dicom(path: str | os.PathLike[str], *,
     if not path.is_file():
         raise InputError("DICOM file not found", file=path)
     ds = _read_header(path)
+    try:
+        return _interpret_header(path, ds, trust_out_of_frame_regions=trust_out_of_frame_regions)
+    except InputError:
+        raise
+    except (TypeError, ValueError, OverflowError, AttributeError, IndexError, KeyError) as error:
+        # a tag the reader interprets holds a value of the wrong type or out of range
+        raise InputError(f"malformed DICOM header: {one_line(error)}"[:300], file=path) from None
+
+
+def _interpret_header(path: Path, ds: Any, *, trust_out_of_frame_regions: bool) -> DicomImage:
+    """:func:`read_dicom` once the header is read: sizes, calibration, timing."""
     rows, cols = int(ds.Rows), int(ds.Columns)
+    if rows < 1 or cols < 1:
+        raise InputError(f"image of {cols}x{rows} pixels (width x height): nothing to read",
+                         file=path, field="Rows/Columns")
     try:
         n_frames = int(ds.get("NumberOfFrames", 1) or 1)
     except (TypeError, ValueError):
         raise InputError(f"expected a whole number, got {ds.get('NumberOfFrames')!r}",
                          file=path, field="NumberOfFrames") from None
+    if n_frames < 1:
+        raise InputError(f"expected at least 1 frame, got {n_frames}", file=path,
+                         field="NumberOfFrames")
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
     regions = tuple(_region(r) for r in ds.get("SequenceOfUltrasoundRegions", []) or [])
     tissue = [r for r in regions if r.spatial_format == 1 and r.spacing_mm is not None]
@@ -238,7 +254,7 @@ def read_dicom(path: str | os.PathLike[str], *,
     if pixel_spacing is not None and len(pixel_spacing) == 2:
         # PixelSpacing is (row spacing, column spacing) = (y, x).
         sy, sx = float(pixel_spacing[0]), float(pixel_spacing[1])
-        if sx > 0 and sy > 0:
+        if sx > 0 and sy > 0 and math.isfinite(sx) and math.isfinite(sy):
             spacing, source = (sx, sy), "PixelSpacing"
     if spacing is None and region is not None:
         if outside:

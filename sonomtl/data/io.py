@@ -99,6 +99,9 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
             return grey_from_array(np.asarray(img.convert("RGB")), max_value=255.0)
     except InputError:
         raise
+    except Image.DecompressionBombError as error:  # a header claiming a huge image
+        raise InputError(f"image too large to decode safely: {one_line(error)}",
+                         file=path) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise InputError(f"cannot read image (corrupt, truncated or not an image): "
                          f"{one_line(error)}", file=path) from None

@@ -208,6 +208,8 @@ def load_spec(path_or_folder: str | os.PathLike[str]) -> DatasetSpec:
     """
     import yaml
 
+    from sonomtl.yaml_files import load_yaml
+
     path = Path(path_or_folder)
     if path.is_dir():
         path = path / SPEC_FILE
@@ -215,7 +217,7 @@ def load_spec(path_or_folder: str | os.PathLike[str]) -> DatasetSpec:
         raise InputError("dataset description not found (expected a dataset folder with "
                          f"{SPEC_FILE})", file=path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise InputError(f"not valid YAML: {one_line(error)}", file=path) from None
     return spec_from_dict(data, file=path)

@@ -204,11 +204,13 @@ def read_splits(path: str | os.PathLike[str],
     """
     import yaml
 
+    from sonomtl.yaml_files import load_yaml
+
     path = Path(path)
     if not path.is_file():
         raise InputError("splits file not found", file=path)
     try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))  # JSON is YAML
+        data: Any = load_yaml(path.read_text(encoding="utf-8"))  # JSON is YAML
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise InputError(f"not valid JSON/YAML: {' '.join(str(error).split())}",
                          file=path) from None

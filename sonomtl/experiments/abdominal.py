@@ -172,11 +172,11 @@ def _fit_batch_size(config: Any, records: Sequence[Any], names: Sequence[str],
 
 
 def _read_raw(path: Path) -> dict[str, Any]:
-    import yaml
+    from sonomtl.yaml_files import load_yaml
 
     if not path.is_file():
         raise InputError("config file not found", file=path)
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = load_yaml(path.read_text(encoding="utf-8"))
     if not isinstance(raw, dict):
         raise InputError("a config must be a mapping of keys to values", file=path)
     return raw

@@ -46,6 +46,8 @@ class MapsSummary:
     frames_without_fixation: int
     fixations_off_image: int
     fixations_off_frame: int = 0
+    #: One line per sequence that failed (it wrote nothing; the others are written).
+    failures: tuple[str, ...] = ()
 
 
 def write_dataset_attention_maps(
@@ -60,11 +62,12 @@ def write_dataset_attention_maps(
     values. Each frame needs ``timestamp_ms``. Fixations off the frame are left out of
     both (counted, one warning); those on the frame but outside the model input (cropped
     away) stay in ``fixations`` but draw nothing. ``weighting``: ``"binary"`` (the paper)
-    or ``"duration"``.
+    or ``"duration"``. Each sequence succeeds or fails on its own: a bad log (missing,
+    empty, garbage, unsorted) or a bad row fails that sequence only, which then writes
+    no map and leaves its manifest cells as they were; the failures are listed in
+    :attr:`MapsSummary.failures`.
     """
-    from sonomtl.data.io import read_frame
     from sonomtl.data.manifest import load_dataset, update_manifest_column
-    from sonomtl.data.preprocess import auto_sector_box, mask_rectangles, plan_preprocessing
     from sonomtl.fileio import atomic_path
 
     if weighting not in ("binary", "duration"):
@@ -96,62 +99,24 @@ def write_dataset_attention_maps(
              "their attention is left as it was")
     updates: dict[int, str] = {}
     points_by_row: dict[int, list[list[float]]] = {}
-    total_fixations = empty_frames = off_image = off_frame = 0
+    counts = _Counts()
+    failures: list[str] = []
     for sequence, frames in by_sequence.items():
-        for record in frames:
-            if record.timestamp_ms is None:
-                raise InputError("timestamp_ms is needed to align gaze",
-                                 file=folder / "manifest.csv", row=record.row,
-                                 field="timestamp_ms")
-        frames = sorted(frames, key=lambda r: r.timestamp_ms)
-        samples = read_gaze_log(folder / setup.logs[sequence], format=setup.format)
-        fixations = detect_fixations(samples, geometry=geometry, params=params)
-        total_fixations += len(fixations)
-        times = np.array([r.timestamp_ms for r in frames], dtype=np.float64)
-        if len(times) > 1 and not (np.diff(times) > 0).all():
-            dup = frames[int(np.flatnonzero(np.diff(times) <= 0)[0]) + 1]
-            raise InputError("two frames of one sequence share a timestamp_ms",
-                             file=folder / "manifest.csv", row=dup.row, field="timestamp_ms")
-        assigned = fixations_per_frame(times, fixations, end_ms=float(samples.time_ms[-1]),
-                                       window_ms=window_ms)
-        centroids = np.stack([fixations.x_px, fixations.y_px], axis=1)
-        for record, indices in zip(frames, assigned):
-            image, spacing = read_frame(folder, record)
-            crop = spec.crop
-            if crop == "auto":  # found as the data layer finds it: overlays blanked first
-                crop = auto_sector_box(mask_rectangles(image, spec.mask_rects)
-                                       if spec.mask_rects else image)
-            pipeline = plan_preprocessing(
-                image.shape[:2], input_hw=spec.input_size, crop_box_rc=crop,
-                spacing_mm=spacing, target_spacing_mm=spec.target_spacing_mm,
-            )
-            rows, cols = image.shape[:2]
-            rect = setup.image_rect_px
-            in_frame = screen_to_frame(centroids[indices], image_rect_px=rect,
-                                       frame_hw=(rows, cols))
-            on_frame = ((in_frame[:, 0] >= -0.5) & (in_frame[:, 0] <= cols - 0.5)
-                        & (in_frame[:, 1] >= -0.5) & (in_frame[:, 1] <= rows - 0.5))
-            off_frame += int(np.count_nonzero(~on_frame))
-            in_frame, indices = in_frame[on_frame], indices[on_frame]
-            points_by_row[record.row] = in_frame.tolist()
-            points = pipeline.apply_points(in_frame)
-            matrix = pipeline.matrix
-            scale = (abs(matrix[0, 0]) * cols / rect[2], abs(matrix[1, 1]) * rows / rect[3])
-            sigma = sigma_px_for(geometry=geometry, sigma_deg=sigma_deg,
-                                 model_px_per_screen_px=scale)
-            out_rows, out_cols = pipeline.output_hw
-            inside = ((points[:, 0] > -0.5) & (points[:, 0] < out_cols - 0.5)
-                      & (points[:, 1] > -0.5) & (points[:, 1] < out_rows - 0.5))
-            off_image += int(np.count_nonzero(~inside))
-            weights = fixations.duration_ms[indices] if weighting == "duration" else None
-            attention = attention_map(points, output_hw=pipeline.output_hw, sigma_px=sigma,
-                                      normalise=normalise, weights=weights)
-            if not inside.any():
-                empty_frames += 1
-            name = f"{out_dir}/{_safe(sequence)}/row{record.row:06d}.npy"
+        try:  # a bad sequence (log missing, empty, garbage, unsorted; a bad row) fails alone
+            maps, points, sequence_counts = _sequence_maps(
+                folder, spec, geometry, sequence, frames, params=params, sigma_deg=sigma_deg,
+                window_ms=window_ms, normalise=normalise, weighting=weighting, out_dir=out_dir)
+        except InputError as error:
+            failures.append(str(error) if error.file else f"sequence {sequence}: {error}")
+            continue
+        for row, (name, attention) in maps.items():  # written only once the sequence is whole
             with atomic_path(folder / name) as tmp:
                 np.save(tmp, attention, allow_pickle=False)
-            updates[record.row] = name
+            updates[row] = name
+        points_by_row.update(points)
+        counts.add(sequence_counts)
+    total_fixations, empty_frames = counts.fixations, counts.empty_frames
+    off_image, off_frame = counts.off_image, counts.off_frame
     if off_frame:
         warn(f"{off_frame} fixation-frame pairs fell off the frame and were dropped")
     if off_image:
@@ -163,7 +128,91 @@ def write_dataset_attention_maps(
         update_manifest_column(folder, "attention", updates)
         update_manifest_column(folder, "fixations", points_by_row)
     return MapsSummary(len(updates), len(by_sequence), total_fixations, empty_frames, off_image,
-                       off_frame)
+                       off_frame, tuple(failures))
+
+
+@dataclass
+class _Counts:
+    fixations: int = 0
+    empty_frames: int = 0
+    off_image: int = 0
+    off_frame: int = 0
+
+    def add(self, other: _Counts) -> None:
+        self.fixations += other.fixations
+        self.empty_frames += other.empty_frames
+        self.off_image += other.off_image
+        self.off_frame += other.off_frame
+
+
+def _sequence_maps(folder: Path, spec, geometry: ScreenGeometry, sequence: str, frames: list, *,
+                   params: FixationParams | None, sigma_deg: float, window_ms: float,
+                   normalise: Normalisation, weighting: str, out_dir: str,
+                   ) -> tuple[dict[int, tuple[str, np.ndarray]], dict[int, list[list[float]]],
+                              _Counts]:
+    """One sequence's maps ``{row: (file name, map)}``, fixation points per row and counts.
+
+    Nothing is written here: a sequence that fails half-way leaves no file behind.
+    """
+    from sonomtl.data.io import read_frame
+    from sonomtl.data.preprocess import auto_sector_box, mask_rectangles, plan_preprocessing
+
+    setup = spec.gaze
+    counts = _Counts()
+    maps: dict[int, tuple[str, np.ndarray]] = {}
+    points_by_row: dict[int, list[list[float]]] = {}
+    for record in frames:
+        if record.timestamp_ms is None:
+            raise InputError("timestamp_ms is needed to align gaze",
+                             file=folder / "manifest.csv", row=record.row,
+                             field="timestamp_ms")
+    frames = sorted(frames, key=lambda r: r.timestamp_ms)
+    samples = read_gaze_log(folder / setup.logs[sequence], format=setup.format)
+    fixations = detect_fixations(samples, geometry=geometry, params=params)
+    counts.fixations += len(fixations)
+    times = np.array([r.timestamp_ms for r in frames], dtype=np.float64)
+    if len(times) > 1 and not (np.diff(times) > 0).all():
+        dup = frames[int(np.flatnonzero(np.diff(times) <= 0)[0]) + 1]
+        raise InputError("two frames of one sequence share a timestamp_ms",
+                         file=folder / "manifest.csv", row=dup.row, field="timestamp_ms")
+    assigned = fixations_per_frame(times, fixations, end_ms=float(samples.time_ms[-1]),
+                                   window_ms=window_ms)
+    centroids = np.stack([fixations.x_px, fixations.y_px], axis=1)
+    for record, indices in zip(frames, assigned):
+        image, spacing = read_frame(folder, record)
+        crop = spec.crop
+        if crop == "auto":  # found as the data layer finds it: overlays blanked first
+            crop = auto_sector_box(mask_rectangles(image, spec.mask_rects)
+                                   if spec.mask_rects else image)
+        pipeline = plan_preprocessing(
+            image.shape[:2], input_hw=spec.input_size, crop_box_rc=crop,
+            spacing_mm=spacing, target_spacing_mm=spec.target_spacing_mm,
+        )
+        rows, cols = image.shape[:2]
+        rect = setup.image_rect_px
+        in_frame = screen_to_frame(centroids[indices], image_rect_px=rect,
+                                   frame_hw=(rows, cols))
+        on_frame = ((in_frame[:, 0] >= -0.5) & (in_frame[:, 0] <= cols - 0.5)
+                    & (in_frame[:, 1] >= -0.5) & (in_frame[:, 1] <= rows - 0.5))
+        counts.off_frame += int(np.count_nonzero(~on_frame))
+        in_frame, indices = in_frame[on_frame], indices[on_frame]
+        points_by_row[record.row] = in_frame.tolist()
+        points = pipeline.apply_points(in_frame)
+        matrix = pipeline.matrix
+        scale = (abs(matrix[0, 0]) * cols / rect[2], abs(matrix[1, 1]) * rows / rect[3])
+        sigma = sigma_px_for(geometry=geometry, sigma_deg=sigma_deg,
+                             model_px_per_screen_px=scale)
+        out_rows, out_cols = pipeline.output_hw
+        inside = ((points[:, 0] > -0.5) & (points[:, 0] < out_cols - 0.5)
+                  & (points[:, 1] > -0.5) & (points[:, 1] < out_rows - 0.5))
+        counts.off_image += int(np.count_nonzero(~inside))
+        weights = fixations.duration_ms[indices] if weighting == "duration" else None
+        attention = attention_map(points, output_hw=pipeline.output_hw, sigma_px=sigma,
+                                  normalise=normalise, weights=weights)
+        if not inside.any():
+            counts.empty_frames += 1
+        maps[record.row] = (f"{out_dir}/{_safe(sequence)}/row{record.row:06d}.npy", attention)
+    return maps, points_by_row, counts
 
 
 def _safe(name: str) -> str:

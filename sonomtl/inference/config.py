@@ -105,7 +105,7 @@ class InferenceConfig:
         """Rebuild from :meth:`to_dict`; malformed: :class:`InputError` naming ``file``."""
         try:
             return cls(**dict(data))
-        except (TypeError, ValueError, KeyError) as error:
+        except (TypeError, ValueError, KeyError, OverflowError) as error:  # inf as a size
             raise InputError(f"malformed sonomtl inference config: {error}", file=file) from None
 
 
@@ -205,7 +205,7 @@ def config_from_model(
             heatmap_threshold=float(pre.get("heatmap_threshold", 0.75)),
             flip_test_permutation=pre.get("flip_test_permutation"),
         )
-    except (TypeError, ValueError, KeyError) as error:
+    except (TypeError, ValueError, KeyError, OverflowError) as error:
         raise InputError(f"malformed preprocessing: {error}", file=file) from None
 
 

@@ -24,6 +24,14 @@ Outputs in ``out_dir``:
   plane, the frame where the smoothed probability peaks (if it reaches the
   threshold), its measurements, and that frame saved under ``best_frames/``.
 
+Stopping: ``should_stop`` (e.g. :class:`sonomtl.signals.StopOnSignals`) is
+checked before every file and every frame. Once it is true the run stops at
+that frame boundary: the files finished so far are written
+(``predictions.jsonl``, ``best_frames.json``), the unfinished file counts as
+not done (its PNGs are removed, its lines not written) and
+``PredictSummary.interrupted`` is set. A video is not finished first: that
+could take minutes.
+
 Memory per source stays bounded by the batch: frames are decoded one at a
 time, each frame leaves only its JSON line and class probabilities behind,
 and the best frames are decoded again once the sweep is done.
@@ -62,6 +70,7 @@ class PredictSummary:
     predictions: Path | None = None
     best_frames: Path | None = None
     seconds: float = 0.0
+    interrupted: bool = False
 
 
 def prediction_record(source: str, frame_index: int, timestamp_ms: float | None,
@@ -97,11 +106,13 @@ def predict_files(
     overlays: bool = True,
     batch_size: int = 8,
     progress: Callable[[int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> PredictSummary:
     """Predict every frame of ``inputs`` (files or folders) with ``predictor`` into ``out_dir``.
 
     ``progress`` is called with the number of frames just finished (for a
-    progress bar). Returns a :class:`PredictSummary`; failures do not raise.
+    progress bar). ``should_stop`` is checked between files and frames (see
+    the module doc). Returns a :class:`PredictSummary`; failures do not raise.
     """
     from sonomtl.inference.predictor import _spacing_xy
     from sonomtl.inference.video import expand_inputs
@@ -119,14 +130,23 @@ def predict_files(
         raise InputError("no input files found (give images, DICOMs, videos or folders)")
     stems = output_stems(files)
     with atomic_path(summary.predictions) as tmp, open(tmp, "w", encoding="utf-8") as sink:
+        stop = should_stop or (lambda: False)
         for input_file, stem in zip(files, stems):
             path = input_file.path
             lines: list[str] = []
+            if stop():
+                summary.interrupted = True
+                break
             try:
                 best = _predict_one(predictor, path, stem=stem, out=out, spacing=spacing,
                                     measure=measure, threshold=threshold,
                                     alpha=smoothing_alpha, overlays=overlays,
-                                    batch_size=batch_size, lines=lines, progress=progress)
+                                    batch_size=batch_size, lines=lines, progress=progress,
+                                    stop=stop)
+            except _Stopped:
+                summary.interrupted = True
+                _remove_images(out, lines)  # the unfinished file leaves no outputs behind
+                break
             except InputError as error:
                 message = str(error) if error.file else f"{path}: {error}"
                 summary.failures.append((os.fspath(path), message))
@@ -141,6 +161,10 @@ def predict_files(
         summary.best_frames = write_json(out / "best_frames.json", best_all)
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+class _Stopped(Exception):
+    """Raised inside one file's frame loop when ``should_stop`` turned true."""
 
 
 def _remove_images(out: Path, lines: Sequence[str]) -> None:
@@ -186,7 +210,7 @@ def output_stems(files: Sequence[Any]) -> list[str]:
 def _predict_one(predictor: Any, path: Path, *, stem: str, out: Path, spacing: Any,
                  measure: bool, threshold: float, alpha: float, overlays: bool,
                  batch_size: int, lines: list[str], progress: Callable[[int], None] | None,
-                 ) -> dict[str, Any] | None:
+                 stop: Callable[[], bool]) -> dict[str, Any] | None:
     """Predict one file into ``lines``; returns its best frames (multi-frame sources)."""
     from sonomtl.inference.video import iter_source_frames, source_kind
 
@@ -222,6 +246,8 @@ def _predict_one(predictor: Any, path: Path, *, stem: str, out: Path, spacing: A
         pending.clear()
 
     for frame in iter_source_frames(path, spacing_mm=spacing):
+        if stop():
+            raise _Stopped
         pending.append(frame)
         if len(pending) >= batch_size:
             flush()
@@ -260,12 +286,13 @@ def _best_frames(path: Path, *, stem: str, out: Path, lines: list[str],
         if i in chosen.values():
             records[i] = record
     frames = read_source_frames(path, chosen.values())
+    for index in chosen.values():  # all checked before any PNG is saved: a failure leaves none
+        if frames[index].timestamp_ms != records[index]["timestamp_ms"]:
+            raise InputError(f"frame {index} decoded differently the second time "
+                             "(file changed while predicting?)", file=path)
     best: dict[str, Any] = {}
     for label, index in sorted(chosen.items()):
         record, frame = records[index], frames[index]
-        if frame.timestamp_ms != record["timestamp_ms"]:
-            raise InputError(f"frame {index} decoded differently the second time "
-                             "(file changed while predicting?)", file=path)
         png = out / "best_frames" / f"{stem}_{_safe(label)}_f{index:05d}.png"
         _save_png(png, to_rgb_uint8(frame.image))
         best[label] = {

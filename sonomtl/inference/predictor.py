@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from sonomtl.decoding.landmarks import softmax
-from sonomtl.errors import InputError
+from sonomtl.errors import InputError, one_line
 from sonomtl.inference.config import InferenceConfig, config_from_model, prepare_frame
 from sonomtl.inference.device import (
     DTYPES,
@@ -383,8 +383,9 @@ def read_onnx_config(path: str | os.PathLike[str]) -> InferenceConfig:
                          file=path)
     try:
         data = json.loads(props[ONNX_CONFIG_KEY])
-    except json.JSONDecodeError as error:
-        raise InputError(f"malformed sonomtl metadata: {error}", file=path) from None
+    except (json.JSONDecodeError, RecursionError) as error:  # or nested past the parser's stack
+        raise InputError(f"malformed sonomtl metadata: {one_line(error)[:200]}",
+                         file=path) from None
     return InferenceConfig.from_dict(data, file=path)
 
 

@@ -84,8 +84,9 @@ def read_model_metadata(weights: str | os.PathLike[str]) -> dict[str, Any]:
         raise InputError("not a sonomtl checkpoint (no sonomtl metadata)", file=weights)
     try:
         metadata = json.loads(header["sonomtl"])
-    except json.JSONDecodeError as error:
-        raise InputError(f"the sonomtl metadata is not valid JSON: {error}", file=weights) from None
+    except (json.JSONDecodeError, RecursionError) as error:  # or nested past the parser's stack
+        raise InputError(f"the sonomtl metadata is not valid JSON: {str(error)[:200]}",
+                         file=weights) from None
     if not isinstance(metadata, dict):
         raise InputError("the sonomtl metadata is not a JSON object", file=weights)
     version = metadata.get("format_version")

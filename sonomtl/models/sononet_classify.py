@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,8 @@ import numpy as np
 from sonomtl.errors import InputError
 from sonomtl.models.sononet import SONONET_CLASS_NAMES, SONONET_CROP, SONONET_INPUT_HW
 
-__all__ = ["parse_crop", "read_rgb", "preprocess_sononet_frame", "classify_images"]
+__all__ = ["parse_crop", "read_rgb", "preprocess_sononet_frame", "classify_images",
+           "iter_classify_images"]
 
 Crop = tuple[int, int, int, int]
 
@@ -60,7 +61,7 @@ def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
             warnings.simplefilter("ignore")
             with Image.open(path) as image:
                 return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError) as error:
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
         raise InputError(f"cannot read as an image ({error})", file=path) from None
 
 
@@ -108,6 +109,31 @@ def classify_images(
     Returns one dict per image: ``file``, ``label`` (the most probable class)
     and ``probabilities`` (``{label: p}`` in the published label order).
     The width (16/32/64) and class count are read from the weights file.
+    Raises the first image's :class:`InputError`; :func:`iter_classify_images`
+    goes on past bad images instead.
+    """
+    results = []
+    for outcome in iter_classify_images(paths, weights=weights, crop=crop,
+                                        batch_size=batch_size):
+        if isinstance(outcome, InputError):
+            raise outcome
+        results.append(outcome)
+    return results
+
+
+def iter_classify_images(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    weights: str | os.PathLike[str],
+    crop: Crop | None = SONONET_CROP,
+    batch_size: int = 8,
+) -> Iterator[dict[str, Any] | InputError]:
+    """Classify image files one batch at a time, yielding as soon as a batch is done.
+
+    Yields, in the order of ``paths``, the result dict of each image (as
+    :func:`classify_images`) or the :class:`InputError` of an image that
+    cannot be read or cropped; the images after a bad one are still
+    classified. A bad weights file raises before anything is yielded.
     """
     import torch
 
@@ -125,25 +151,29 @@ def classify_images(
     load_weights(model, weights)
     model.eval()
 
-    frames = []
+    pending: list[tuple[str | os.PathLike[str], np.ndarray]] = []
+
+    def classify_pending() -> list[dict[str, Any]]:
+        if not pending:
+            return []
+        batch = torch.from_numpy(np.stack([frame for _, frame in pending]))[:, None]
+        if config["in_chans"] != 1:
+            batch = batch.expand(-1, config["in_chans"], -1, -1)
+        with torch.inference_mode():
+            probabilities = torch.softmax(model(batch), dim=1).numpy().astype(np.float64)
+        results = [{"file": os.fspath(path), "label": names[int(row.argmax())],
+                    "probabilities": {name: float(p) for name, p in zip(names, row)}}
+                   for (path, _), row in zip(pending, probabilities)]
+        pending.clear()
+        return results
+
     for path in paths:
         try:
-            frames.append(preprocess_sononet_frame(read_rgb(path), crop=crop))
+            pending.append((path, preprocess_sononet_frame(read_rgb(path), crop=crop)))
         except ValueError as error:
-            if isinstance(error, InputError):
-                raise
-            raise InputError(str(error), file=path) from None
-    results = []
-    with torch.inference_mode():
-        for start in range(0, len(frames), batch_size):
-            batch = torch.from_numpy(np.stack(frames[start:start + batch_size]))[:, None]
-            if config["in_chans"] != 1:
-                batch = batch.expand(-1, config["in_chans"], -1, -1)
-            probabilities = torch.softmax(model(batch), dim=1).numpy().astype(np.float64)
-            for offset, row in enumerate(probabilities):
-                results.append({
-                    "file": os.fspath(paths[start + offset]),
-                    "label": names[int(row.argmax())],
-                    "probabilities": {name: float(p) for name, p in zip(names, row)},
-                })
-    return results
+            yield from classify_pending()  # the images before it keep their order
+            yield error if isinstance(error, InputError) else InputError(str(error), file=path)
+            continue
+        if len(pending) >= batch_size:
+            yield from classify_pending()
+    yield from classify_pending()

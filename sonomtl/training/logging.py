@@ -5,6 +5,8 @@
 the loss terms change from one stage to the next. Rows are appended and
 flushed; a checkpoint records how many rows were written, and a resumed run
 first cuts the file back to that many rows, so no row is ever duplicated.
+Every line ends in ``\n`` (the csv module's default ``\r\n`` is not used),
+also in a file cut back on resume.
 """
 
 from __future__ import annotations
@@ -56,14 +58,15 @@ class MetricsLogger:
         from sonomtl.fileio import write_text
 
         if resume_rows is not None and self.path.is_file():
-            lines = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
+            # splitlines() also takes the CRLF rows older versions wrote: one ending after
+            lines = self.path.read_text(encoding="utf-8").splitlines()
             kept = lines[: 1 + resume_rows]
-            write_text(self.path, "".join(kept))
+            write_text(self.path, "".join(line + "\n" for line in kept))
             self.rows_written = resume_rows
         else:
             write_text(self.path, ",".join(METRICS_COLUMNS) + "\n")
         self._file = open(self.path, "a", encoding="utf-8", newline="")
-        self._writer = csv.writer(self._file)
+        self._writer = csv.writer(self._file, lineterminator="\n")
         from torch.utils.tensorboard import SummaryWriter
 
         purge = None if resume_step is None else resume_step + 1
