@@ -196,7 +196,9 @@ def load_config(path: str | os.PathLike[str], overrides: typing.Sequence[str] = 
     """
     import yaml
 
-    path = Path(path)
+    from sonomtl.resources import resolve_config_path
+
+    path = resolve_config_path(path)
     if not path.is_file():
         raise InputError("config file not found", file=path)
     try:
