@@ -12,6 +12,7 @@ from sonomtl.optional import available, require
 
 def test_a_blocked_import_is_unavailable_and_require_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # even if imported before
     assert not available("pyarrow")
     with pytest.raises(ValueError, match=r"^x\.parquet: reading Parquet needs the optional "
                                          r"package pyarrow: pip install 'sonomtl\[parquet\]'$"):
