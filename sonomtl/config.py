@@ -198,9 +198,10 @@ def load_config(path: str | os.PathLike[str], overrides: typing.Sequence[str] = 
     """
     import yaml
 
+    from sonomtl.resources import resolve_config_path
     from sonomtl.yaml_files import load_yaml
 
-    path = Path(path)
+    path = resolve_config_path(path)
     if not path.is_file():
         raise InputError("config file not found", file=path)
     try:

@@ -6,8 +6,8 @@
 2. turn the gaze logs into attention maps
    (:func:`sonomtl.gaze.dataset_maps.write_dataset_attention_maps`);
 3. simulate abdominal views with landmarks (:func:`sonomtl.data.synthetic.generate_abdominal`);
-4. train M-SEN with its adversarial stage (``configs/demo/msen.yaml``);
-5. train the abdominal multi-task network MGCN_R (``configs/demo/abdominal.yaml``);
+4. train M-SEN with its adversarial stage (``sonomtl/configs/demo/msen.yaml``);
+5. train the abdominal multi-task network MGCN_R (``sonomtl/configs/demo/abdominal.yaml``);
 6. evaluate both on their held-out subjects (:func:`sonomtl.evaluation.evaluate.evaluate_run`);
 7. export the M-SEN generator to ONNX and benchmark it, PyTorch against ONNX Runtime
    (``runs/msen/benchmark.json``);
@@ -39,7 +39,7 @@ from typing import Any
 
 from sonomtl.errors import InputError
 
-__all__ = ["DemoStepError", "DemoSizes", "run_demo", "default_config_dir"]
+__all__ = ["DemoStepError", "DemoSizes", "run_demo", "default_config_dir", "quick_sizes"]
 
 _STEPS = (
     "simulate sweeps with gaze logs",
@@ -93,9 +93,27 @@ class DemoSizes:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def quick_sizes() -> DemoSizes:
+    """The ``sonomtl demo --quick`` scale: every step runs, in about a minute on 2 CPU cores.
+
+    Tiny data (3 sweeps of 6 frames, 22 abdominal images), 32x32 M-SEN input,
+    one epoch per stage: it shows that the installed package works end to end;
+    its figures mean nothing.
+    """
+    return DemoSizes(sweep_subjects=3, frames_per_clip=6, abdominal_images=22,
+                     abdominal_subjects=6, input_size=32, abdominal_input_size=64,
+                     msen_epochs=1, msen_adversarial_steps=2, msen_batch_size=4,
+                     abdominal_landmark_epochs=1, abdominal_view_epochs=1, bench_iters=2,
+                     extra={"msen": ["trainer.progress_bar=false"],
+                            "abdominal": ["trainer.progress_bar=false",
+                                          "modules.net.kwargs.gcn_kernel=3"]})
+
+
 def default_config_dir() -> Path:
-    """``configs/demo`` of the source tree."""
-    return Path(__file__).resolve().parents[1] / "configs" / "demo"
+    """The packaged ``sonomtl/configs/demo`` folder."""
+    from sonomtl.resources import config_dir
+
+    return config_dir("demo")
 
 
 def _key(params: dict[str, Any]) -> str:
@@ -175,20 +193,21 @@ def _benchmark(run_dir: Path, onnx_path: Path, *, iters: int) -> list[dict[str, 
     return entries
 
 
-def _pretrained_or_random(log: Callable[[str], None]) -> list[str]:
-    """Start M-SEN from the official SonoNet-16 weights (as the paper) when they are here.
+def _pretrained_or_random(log: Callable[[str], None], *, progress: bool = True) -> list[str]:
+    """Start M-SEN from the official SonoNet-16 weights (as the paper) when they can be had.
 
-    A fresh machine has no ``sononet/SonoNet16.npz`` (the shared data folder or
-    ``$SONOMTL_SHARED_DATA``): the demo then starts from N(0, 0.01) and says so.
+    The model store finds ``sononet16`` locally or downloads it (3.7 MB, checked).
+    Where it cannot be had (offline, ``$SONOMTL_OFFLINE=1``), one line says so
+    and what to download, and M-SEN starts from N(0, 0.01): the demo still runs.
     """
     from sonomtl.errors import InputError
-    from sonomtl.training.msen_task import resolve_weights_path
+    from sonomtl.store import resolve_weights
 
     try:
-        resolve_weights_path("sononet/SonoNet16.npz")
-    except InputError:
-        log("      SonoNet16.npz not found (set SONOMTL_SHARED_DATA): M-SEN starts from random "
-            "weights, expect a weaker plane classifier")
+        resolve_weights("sononet16", progress=progress)
+    except InputError as error:
+        log(f"SonoNet-16 weights unavailable, M-SEN starts from random weights (a weaker plane "
+            f"classifier): {error}")
         return ["modules.G.kwargs.pretrained=null"]
     return []
 
@@ -234,7 +253,7 @@ def run_demo(
     sizes
         The scale (default :class:`DemoSizes`; tests pass smaller ones).
     config_dir
-        Folder of ``msen.yaml`` and ``abdominal.yaml`` (default ``configs/demo``).
+        Folder of ``msen.yaml`` and ``abdominal.yaml`` (default ``sonomtl/configs/demo``).
     log
         Receives the numbered step lines and the final summary.
 
@@ -254,6 +273,7 @@ def run_demo(
     sizes = sizes or DemoSizes()
     out = Path(out)
     configs = Path(config_dir) if config_dir is not None else default_config_dir()
+    weights_overrides = _pretrained_or_random(log)  # first: its one line opens the log
     started = time.perf_counter()
     steps: list[dict[str, Any]] = []
     state: dict[str, Any] = {}
@@ -326,7 +346,7 @@ def run_demo(
                      f"stages.pretrain.epochs={sizes.msen_epochs}",
                      f"stages.adversarial.steps={sizes.msen_adversarial_steps}",
                      f"data.batch_size={sizes.msen_batch_size}", f"out_dir={runs}",
-                     *_pretrained_or_random(log), *sizes.extra.get("msen", ())]
+                     *weights_overrides, *sizes.extra.get("msen", ())]
         return _train(configs / "msen.yaml", runs / "msen", state["sweeps"], overrides,
                       fresh=fresh)
 

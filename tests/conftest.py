@@ -9,6 +9,24 @@ import pytest
 from sonomtl.fileio import shared_data_dir
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _model_store_stays_on_this_machine(tmp_path_factory):
+    """No test downloads weights or reads the user's cache: an empty cache, offline."""
+    import os
+
+    saved = {key: os.environ.get(key)
+             for key in ("SONOMTL_CACHE_DIR", "SONOMTL_OFFLINE", "SONOMTL_WEIGHTS_DIR")}
+    os.environ["SONOMTL_CACHE_DIR"] = str(tmp_path_factory.mktemp("sonomtl-cache"))
+    os.environ["SONOMTL_OFFLINE"] = "1"
+    os.environ.pop("SONOMTL_WEIGHTS_DIR", None)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real reference data (../shared/data or $SONOMTL_SHARED_DATA); skips when absent."""

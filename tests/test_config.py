@@ -16,7 +16,7 @@ from sonomtl.config import (
 )
 from sonomtl.errors import InputError
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "configs" / "example.yaml"
+EXAMPLE = Path(__file__).resolve().parent.parent / "sonomtl" / "configs" / "example.yaml"
 
 
 def test_the_example_config_loads_with_its_stages_weights_and_optimisers() -> None:

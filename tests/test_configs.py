@@ -9,7 +9,7 @@ import pytest
 from sonomtl.config import load_config
 from sonomtl.training.tasks import build_task
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "sonomtl" / "configs").rglob("*.yaml"))
 
 
 def test_configs_are_found():

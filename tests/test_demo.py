@@ -12,16 +12,9 @@ import pytest
 def test_demo_runs_end_to_end_and_a_second_run_reuses_everything(tmp_path):
     import onnx
 
-    from sonomtl.demo import DemoSizes, run_demo
+    from sonomtl.demo import quick_sizes, run_demo
 
-    sizes = DemoSizes(sweep_subjects=3, frames_per_clip=6, abdominal_images=22,
-                      abdominal_subjects=6, input_size=32,
-                      abdominal_input_size=64, msen_epochs=1,
-                      msen_adversarial_steps=2, msen_batch_size=4, abdominal_landmark_epochs=1,
-                      abdominal_view_epochs=1, bench_iters=2,
-                      extra={"msen": ["trainer.progress_bar=false"],
-                             "abdominal": ["trainer.progress_bar=false",
-                                           "modules.net.kwargs.gcn_kernel=3"]})
+    sizes = quick_sizes()
     lines: list[str] = []
     first = run_demo(tmp_path / "demo", sizes=sizes, log=lines.append)
     report = tmp_path / "demo" / "report.html"
@@ -71,8 +64,27 @@ def test_the_demo_starts_msen_from_random_weights_when_sononet_weights_are_absen
 
     lines: list[str] = []
     monkeypatch.setenv("SONOMTL_SHARED_DATA", str(tmp_path))  # a data folder without sononet/
+    monkeypatch.setenv("SONOMTL_OFFLINE", "1")
     assert _pretrained_or_random(lines.append) == ["modules.G.kwargs.pretrained=null"]
-    assert "SonoNet16.npz not found" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("SonoNet-16 weights unavailable")
+    assert ("download https://raw.githubusercontent.com/baumgach/SonoNet-weights/master/"
+            "SonoNet16.npz and save it as ") in lines[0]
+
+
+def test_the_demo_says_the_weights_are_missing_before_its_first_step(tmp_path, monkeypatch):
+    from sonomtl.demo import DemoSizes, DemoStepError, run_demo
+
+    monkeypatch.setenv("SONOMTL_SHARED_DATA", str(tmp_path))
+    monkeypatch.setenv("SONOMTL_OFFLINE", "1")
+    lines: list[str] = []
+    with pytest.raises(DemoStepError):
+        run_demo(tmp_path / "demo", sizes=DemoSizes(sweep_subjects=3, frames_per_clip=4,
+                                                    abdominal_images=11, abdominal_subjects=3,
+                                                    abdominal_input_size=64, input_size=32),
+                 config_dir=tmp_path / "no-configs", log=lines.append)
+    assert lines[0].startswith("SonoNet-16 weights unavailable")
+    assert lines[1].startswith("[1/8]")
+    assert sum("weights unavailable" in line for line in lines) == 1
 
 
 def test_the_demo_uses_the_official_sononet_weights_when_present(sononet_dir, monkeypatch):
@@ -89,7 +101,7 @@ def test_a_finished_run_is_reused_only_for_the_very_config_it_was_trained_with(t
     from sonomtl.demo import _finished
     from sonomtl.training.run import train
 
-    example = Path(__file__).resolve().parents[1] / "configs" / "example.yaml"
+    example = Path(__file__).resolve().parents[1] / "sonomtl" / "configs" / "example.yaml"
     common = [f"out_dir={tmp_path}", "name=run", "trainer.progress_bar=false"]
     config = load_config(example, [*common, "stages.pretrain.epochs=1"])
     assert _finished(tmp_path / "run", config) is None  # nothing there yet

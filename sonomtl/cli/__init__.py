@@ -26,7 +26,7 @@ __all__ = ["main", "build_parser"]
 
 # Order = order in ``sonomtl --help``.
 _COMMAND_MODULES = (
-    "demo", "synth", "data", "gaze", "sononet", "train", "experiment",
+    "demo", "synth", "data", "gaze", "sononet", "weights", "train", "experiment",
     "evaluate", "metrics", "predict", "export", "bench", "report", "serve",
 )
 

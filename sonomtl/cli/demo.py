@@ -12,6 +12,7 @@ __all__ = ["register"]
 _EXAMPLES = """
   sonomtl demo                      # what 'make demo' runs: sonomtl demo --out runs/demo
   sonomtl demo --out /tmp/demo --fresh
+  sonomtl demo --quick --out /tmp/demo-quick   # a one-minute check that an install works
 """
 
 
@@ -34,13 +35,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="demo folder (default: %(default)s)")
     parser.add_argument("--fresh", action="store_true",
                         help="rebuild data sets and runs instead of reusing them")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny data and one epoch per stage (about a minute): checks that "
+                             "an install works; its figures mean nothing")
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from sonomtl.demo import DemoStepError, run_demo
+    from sonomtl.demo import DemoStepError, quick_sizes, run_demo
     from sonomtl.errors import InputError
 
     out = Path(args.out)
@@ -51,7 +55,8 @@ def _run(args: argparse.Namespace) -> int:
                                  file=path)
             break
     try:
-        run_demo(args.out, fresh=args.fresh, log=print)
+        run_demo(args.out, fresh=args.fresh, sizes=quick_sizes() if args.quick else None,
+                 log=print)
     except DemoStepError as error:
         print(f"sonomtl: error: {error}", file=sys.stderr)
         return 1

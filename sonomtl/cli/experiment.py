@@ -32,7 +32,7 @@ def _register_msen(group: argparse._SubParsersAction) -> None:
     msen = add_command(
         group, "msen",
         help="paper 000 (M-SEN): Tables 1-2 and Fig. 2 on a dataset with gaze",
-        description="Train every row of paper 000's Tables 1-2 (configs/msen/*.yaml) with "
+        description="Train every row of paper 000's Tables 1-2 (sonomtl/configs/msen/*.yaml) with "
         "subject-level k-fold cross-validation and write results.json, tables.md, "
         "figures/attention_examples.npz and report.html into --out. Attention maps missing "
         "from the manifest are first made from the gaze logs (as 'sonomtl gaze maps').",
@@ -79,7 +79,7 @@ _ABDOMINAL_EXAMPLES = """
   sonomtl experiment abdominal --data runs/data/abd-quick --out runs/abdominal-quick --scale quick
   sonomtl experiment abdominal --data runs/data/abdominal --out runs/abdominal-paper --scale paper
   sonomtl experiment abdominal --data runs/hc18 --out runs/hc18-cpu --scale paper \\
-    --model MGCN_R=configs/abdominal/hc18_mgcn_r_cpu.yaml
+    --model MGCN_R=sonomtl/configs/abdominal/hc18_mgcn_r_cpu.yaml
 """
 
 
@@ -88,9 +88,10 @@ def _register_abdominal(group: argparse._SubParsersAction) -> None:
         group, "abdominal",
         help="paper 004: Table 1, Figs. 3-4, model sizes and timing of the abdominal network",
         description="Train the single-task baselines (ResNet-50 view classifier, one SFCN per "
-        "landmark task) and the multi-task MFCN, MGCN and MGCN_R (configs/abdominal/*.yaml) on "
-        "one seeded subject split, evaluate the held-out subjects and write results.json, "
-        "tables.md and figures/ into --out. Finished runs in --out are reused.",
+        "landmark task) and the multi-task MFCN, MGCN and MGCN_R "
+        "(sonomtl/configs/abdominal/*.yaml) on one seeded subject split, evaluate the held-out "
+        "subjects and write results.json, tables.md and figures/ into --out. Finished runs in "
+        "--out are reused.",
         examples=_ABDOMINAL_EXAMPLES)
     abdominal.add_argument("--data", required=True,
                            help="dataset folder with landmark_tasks and measurements")

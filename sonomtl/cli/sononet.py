@@ -9,7 +9,7 @@ from sonomtl.cli._common import add_command
 __all__ = ["register"]
 
 _EXAMPLES = """
-  sonomtl sononet classify --weights ../shared/data/sononet/SonoNet16.npz \\
+  sonomtl sononet classify --weights sononet16 \\
       ../shared/data/sononet/example_images/ABDOMINAL.tiff
   sonomtl sononet classify --weights model.safetensors --crop none frame1.png frame2.png
 """
@@ -35,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
         examples=_EXAMPLES,
     )
-    classify.add_argument("--weights", required=True, help="SonoNet16.npz or a .safetensors file")
+    classify.add_argument("--weights", required=True,
+                          help="a store name (sononet16; see 'sonomtl weights list'), "
+                               "SonoNet16.npz or a .safetensors file")
     classify.add_argument(
         "--crop", default="115:734,81:874",
         help="ROW0:ROW1,COL0:COL1 to keep (half-open), or 'none' (default: %(default)s)",

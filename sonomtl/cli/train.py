@@ -9,11 +9,11 @@ from sonomtl.cli._common import add_command
 __all__ = ["register"]
 
 _EXAMPLES = """
-  sonomtl train configs/example.yaml name=demo-run trainer.progress_bar=false
-  sonomtl train configs/example.yaml stages.pretrain.epochs=5 data.batch_size=16
-  sonomtl train configs/example.yaml trainer.devices=2 trainer.strategy=ddp  # 2 processes
+  sonomtl train sonomtl/configs/example.yaml name=demo-run trainer.progress_bar=false
+  sonomtl train sonomtl/configs/example.yaml stages.pretrain.epochs=5 data.batch_size=16
+  sonomtl train sonomtl/configs/example.yaml trainer.devices=2 trainer.strategy=ddp  # 2 processes
   sonomtl train --resume runs/demo-run  # after a crash or a kill
-  sonomtl train configs/msen/msen_bce_gan.yaml --start-from runs/msen_bce  # its stages done
+  sonomtl train sonomtl/configs/msen/msen_bce_gan.yaml --start-from runs/msen_bce  # its stages done
   torchrun --nnodes 2 --nproc-per-node 4 ... -m sonomtl train CONFIG \
       trainer.devices=4 trainer.num_nodes=2
 """

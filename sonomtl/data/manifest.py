@@ -179,11 +179,10 @@ def _read_table(path: Path) -> tuple[list[str], list[dict[str, Any] | None]]:
     if not path.is_file():
         raise InputError("manifest not found", file=path)
     if path.suffix.lower() == ".parquet":
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise InputError("reading Parquet needs pyarrow (pip install pyarrow), or use "
-                             "manifest.csv", file=path) from None
+        from sonomtl.optional import require
+
+        pq = require("pyarrow.parquet", "parquet", "reading Parquet (or use manifest.csv)",
+                     file=path)
         try:
             table = pq.read_table(path)
         except Exception as error:  # pyarrow raises several types for corrupt files
@@ -454,8 +453,10 @@ def _rows_to_table(rows: Iterable[Mapping[str, Any] | FrameRecord]) -> tuple[lis
 def _write_table(path: Path, columns: list[str], table: list[dict[str, str] | None]) -> None:
     """Write rows (``None``: a blank CSV line, to keep the row numbers of the rows after it)."""
     if path.suffix.lower() == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        from sonomtl.optional import require
+
+        pa = require("pyarrow", "parquet", "writing Parquet (or use manifest.csv)", file=path)
+        pq = require("pyarrow.parquet", "parquet", "writing Parquet", file=path)
 
         table = [r for r in table if r is not None]
         arrays = {c: pa.array([r.get(c, "") for r in table], type=pa.string()) for c in columns}

@@ -3,7 +3,7 @@
 For a dataset with views and landmark tasks (``sonomtl synth abdominal``, or
 HC18 as a one-view dataset) this trains, on the same seeded subject split:
 
-* ``STL``: the single-task view classifier (``configs/abdominal/stl_classifier.yaml``)
+* ``STL``: the single-task view classifier (``sonomtl/configs/abdominal/stl_classifier.yaml``)
   and ``SFCN``: one single-task FCN per landmark task (``sfcn.yaml``),
 * ``MFCN``, ``MGCN`` and ``MGCN_R`` (the full model) (``mfcn.yaml``, ``mgcn.yaml``,
   ``mgcn_r.yaml``),
@@ -90,8 +90,10 @@ QUICK_OVERRIDES: tuple[str, ...] = (
 )
 
 def default_config_dir() -> Path:
-    """``configs/abdominal`` of the source tree."""
-    return Path(__file__).resolve().parents[2] / "configs" / "abdominal"
+    """The packaged ``sonomtl/configs/abdominal`` folder."""
+    from sonomtl.resources import config_dir
+
+    return config_dir("abdominal")
 
 
 def _applicable(raw: Mapping[str, Any], override: str) -> bool:
@@ -259,7 +261,7 @@ def run_abdominal_experiment(
     configs
         ``{model name: config file}`` replacing the default of a model (and
         selecting it when ``models`` is not given), e.g. ``{"MGCN_R":
-        "configs/abdominal/hc18_mgcn_r_cpu.yaml"}``.
+        "sonomtl/configs/abdominal/hc18_mgcn_r_cpu.yaml"}``.
     seed
         Split and training seed.
     overrides

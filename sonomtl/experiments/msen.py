@@ -1,6 +1,6 @@
 """``sonomtl experiment msen``: every row of paper 000's Tables 1-2, cross-validated by subject.
 
-For each config of ``configs/msen/`` (one per table row) and each fold, train
+For each config of ``sonomtl/configs/msen/`` (one per table row) and each fold, train
 on the other folds (:func:`sonomtl.training.run.train`), predict the held-out
 fold, then write into ``out``:
 
@@ -131,8 +131,10 @@ _COMPARISONS = (
 
 
 def default_config_dir() -> Path:
-    """``configs/msen`` of the source tree."""
-    return Path(__file__).resolve().parents[2] / "configs" / "msen"
+    """The packaged ``sonomtl/configs/msen`` folder."""
+    from sonomtl.resources import config_dir
+
+    return config_dir("msen")
 
 
 def _ensure_attention(data: Path, log: Callable[[str], None]) -> tuple[Any, list[Any]]:
@@ -247,7 +249,7 @@ def run_msen_experiment(
     seed
         Seed of the split and of every run.
     config_dir
-        Folder of the configs (default ``configs/msen``).
+        Folder of the configs (default ``sonomtl/configs/msen``).
     overrides
         Extra dotted overrides for every config (after the scale's).
     adversarial_steps
@@ -312,11 +314,11 @@ def _run(*, data: str | os.PathLike[str], out: str | os.PathLike[str], folds: in
     config_dir = Path(config_dir) if config_dir is not None else default_config_dir()
     spec, _ = _ensure_attention(data, log)
     try:
-        resolve_weights_path("sononet/SonoNet16.npz")
+        resolve_weights_path("sononet16")
         pretrained_ok = True
-    except InputError:
+    except InputError as error:
         pretrained_ok = False
-        log("SonoNet16.npz not found: every network starts from N(0, 0.01)")
+        log(f"SonoNet-16 weights unavailable, every network starts from N(0, 0.01): {error}")
     labels = list(spec.classes)
 
     per_fold: dict[str, list[dict[str, Any]]] = {}

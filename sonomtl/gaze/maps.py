@@ -59,8 +59,8 @@ def attention_map(
     Examples
     --------
     >>> m = attention_map(np.array([[2.0, 1.0]]), output_hw=(3, 5), sigma_px=0.5)
-    >>> m.shape, m.dtype, float(m.max()), np.unravel_index(m.argmax(), m.shape)
-    ((3, 5), dtype('float32'), 1.0, (np.int64(1), np.int64(2)))
+    >>> m.shape, m.dtype, float(m.max()), [int(i) for i in np.unravel_index(m.argmax(), m.shape)]
+    ((3, 5), dtype('float32'), 1.0, [1, 2])
     """
     rows, cols = (int(output_hw[0]), int(output_hw[1]))
     if rows < 1 or cols < 1:

@@ -78,8 +78,8 @@ def fill_gaps(samples: GazeSamples, *, max_gap_ms: float) -> GazeSamples:
     ...                 np.array([5., np.nan, np.nan, 5]))
     >>> fill_gaps(s, max_gap_ms=100).x_px.tolist()
     [10.0, 20.0, 30.0, 40.0]
-    >>> np.isnan(fill_gaps(s, max_gap_ms=98).x_px).sum()
-    np.int64(2)
+    >>> int(np.isnan(fill_gaps(s, max_gap_ms=98).x_px).sum())
+    2
     """
     max_gap_ms = check_non_negative("max_gap_ms", max_gap_ms)
     lost = samples.lost

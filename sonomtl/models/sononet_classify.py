@@ -138,11 +138,11 @@ def iter_classify_images(
     import torch
 
     from sonomtl.models.sononet import SonoNet
-    from sonomtl.models.weights import load_weights, sononet_file_config
+    from sonomtl.models.weights import load_weights, sononet_file_config, weights_file
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    weights = Path(weights)
+    weights = weights_file(weights)
     config = sononet_file_config(weights)
     names = SONONET_CLASS_NAMES if config["num_classes"] == len(SONONET_CLASS_NAMES) else tuple(
         f"class_{i}" for i in range(config["num_classes"]))

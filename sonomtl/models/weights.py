@@ -29,6 +29,7 @@ from sonomtl.fileio import atomic_path
 from sonomtl.models.layers import ConvBNReLU
 
 __all__ = [
+    "weights_file",
     "read_lasagne_npz",
     "load_lasagne_arrays",
     "lasagne_sononet_config",
@@ -40,6 +41,19 @@ __all__ = [
 
 _LASAGNE_BN_EPS = 1e-4
 _ARRAYS_PER_UNIT = 5
+
+
+def weights_file(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a file path; a store name (``"sononet16"``) is found through the model store.
+
+    A name that is also an existing file is the file. The store checks the
+    file's sha256 and may download it (:func:`sonomtl.store.resolve_weights`).
+    """
+    from sonomtl.store import REGISTRY, resolve_weights
+
+    if os.fspath(path) in REGISTRY and not Path(path).is_file():
+        return resolve_weights(path)
+    return Path(path)
 
 
 def read_lasagne_npz(path: str | os.PathLike[str]) -> list[np.ndarray]:
@@ -84,7 +98,7 @@ def sononet_file_config(path: str | os.PathLike[str]) -> dict[str, int]:
 
     Raises :class:`InputError` naming the file when it is not a SonoNet weights file.
     """
-    path = Path(path)
+    path = weights_file(path)
     suffix = path.suffix.lower()
     if suffix == ".npz":
         arrays = read_lasagne_npz(path)
@@ -205,7 +219,7 @@ def load_weights(model: nn.Module, path: str | os.PathLike[str]) -> nn.Module:
     saved by :func:`save_safetensors`, loaded strictly. Any mismatch raises
     :class:`InputError` naming the file.
     """
-    path = Path(path)
+    path = weights_file(path)
     suffix = path.suffix.lower()
     if suffix == ".npz":
         arrays = read_lasagne_npz(path)

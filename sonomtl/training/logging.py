@@ -14,12 +14,14 @@ from __future__ import annotations
 import csv
 import io
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 __all__ = ["MetricsLogger", "read_metrics", "METRICS_COLUMNS"]
 
+_WARNED_NO_TENSORBOARD: list[bool] = []  # once per process
 METRICS_COLUMNS = ("step", "stage", "epoch", "split", "metric", "value")
 
 
@@ -67,6 +69,14 @@ class MetricsLogger:
             write_text(self.path, ",".join(METRICS_COLUMNS) + "\n")
         self._file = open(self.path, "a", encoding="utf-8", newline="")
         self._writer = csv.writer(self._file, lineterminator="\n")
+        from sonomtl.optional import available
+
+        if not available("tensorboard"):
+            if not _WARNED_NO_TENSORBOARD:
+                _WARNED_NO_TENSORBOARD.append(True)
+                warnings.warn("TensorBoard events are not written (metrics.csv is): "
+                              "pip install 'sonomtl[tensorboard]' for them", stacklevel=2)
+            return
         from torch.utils.tensorboard import SummaryWriter
 
         purge = None if resume_step is None else resume_step + 1
@@ -80,7 +90,8 @@ class MetricsLogger:
             return
         for name, value in values.items():
             self._writer.writerow([step, stage, epoch, split, name, repr(float(value))])
-            self._tb.add_scalar(f"{split}/{name}", float(value), global_step=step)
+            if self._tb is not None:
+                self._tb.add_scalar(f"{split}/{name}", float(value), global_step=step)
         self.rows_written += len(values)
         self._file.flush()
 

@@ -105,15 +105,21 @@ class MSENDataParams:
 
 
 def resolve_weights_path(path: str | Path) -> Path:
-    """A weights file as given, or relative to the shared data folder (``sononet/...``).
+    """A weights file: a store name (``sononet16``), a path, or a path under the shared data folder.
 
-    Raises :class:`InputError` when it is in neither place.
+    Store names go through :func:`sonomtl.store.resolve_weights` (checked,
+    downloaded when missing); paths are used as given, or relative to the
+    shared data folder (``sononet/SonoNet16.npz``). Raises :class:`InputError`
+    when it is in none of these places.
     """
     from sonomtl.fileio import shared_data_dir
+    from sonomtl.store import REGISTRY, resolve_weights
 
     candidate = Path(path)
     if candidate.is_file():
         return candidate
+    if str(path) in REGISTRY:
+        return resolve_weights(str(path))
     shared = shared_data_dir()
     if not candidate.is_absolute() and shared is not None and (shared / candidate).is_file():
         return shared / candidate

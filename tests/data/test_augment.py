@@ -83,7 +83,7 @@ def test_flip_and_rotation_agree_with_albumentations() -> None:
     """albumentations 2.0.8 flips/rotates images and key points as we do (pixel centres)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import albumentations as A
+        A = pytest.importorskip("albumentations", reason="the crosscheck extra is not installed")
 
     rng = np.random.default_rng(5)
     image = rng.random(HW).astype(np.float32) * 255
@@ -110,7 +110,7 @@ def test_albumentations_resize_moves_key_points_by_a_different_rule() -> None:
     """Why resizing is not done with albumentations: its key points use x * m / n."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import albumentations as A
+        A = pytest.importorskip("albumentations", reason="the crosscheck extra is not installed")
 
     out = A.Compose([A.Resize(25, 40)], keypoint_params=A.KeypointParams(format="xy"))(
         image=np.zeros((50, 80), np.float32), keypoints=np.array([[20.0, 10.0]]))

@@ -15,7 +15,7 @@ def _train(config_name, data, out_dir, extra):
     from sonomtl.config import load_config
     from sonomtl.training.run import train
 
-    config = load_config(f"configs/demo/{config_name}.yaml",
+    config = load_config(f"sonomtl/configs/demo/{config_name}.yaml",
                          [f"data.root={data}", f"out_dir={out_dir}",
                           "trainer.progress_bar=false", *extra])
     return train(config)
@@ -164,7 +164,7 @@ def test_a_single_task_run_is_scored_on_its_own_landmarks_only(abdominal_run, tm
     data = load_run(abdominal_run.run_dir).data_root
     spec, _ = load_dataset(data)
     names = list(spec.landmark_tasks["kidney_long"])
-    config = load_config("configs/abdominal/sfcn.yaml", [
+    config = load_config("sonomtl/configs/abdominal/sfcn.yaml", [
         f"data.root={data}", f"out_dir={tmp_path / 'runs'}", "trainer.progress_bar=false",
         "stages.landmarks.epochs=1", "data.batch_size=2",
         "modules.net.kwargs.encoder_layers=[1,1,1,1]",
@@ -208,7 +208,7 @@ def test_missing_run_checkpoint_or_dataset_exit_2_with_one_line(tmp_path, capsys
     assert "run folder not found" in capsys.readouterr().err
     run = tmp_path / "run"
     run.mkdir()
-    shutil.copy("configs/demo/msen.yaml", run / "config.yaml")
+    shutil.copy("sonomtl/configs/demo/msen.yaml", run / "config.yaml")
     assert main(["evaluate", str(run)]) == 2
     err = capsys.readouterr().err
     assert "no checkpoint" in err and len(err.strip().splitlines()) == 1

@@ -75,9 +75,23 @@ def test_predict_on_a_missing_gpu_stops_before_reading_or_writing(msen_run, tmp_
                    "--device", "cuda", "--no-progress"])
     err = capsys.readouterr().err.strip()
     assert status == 2
+    # the build is named as it is: a CPU-only wheel, or a CUDA wheel on a machine without a GPU
+    build = ("a CPU-only build" if torch.version.cuda is None
+             else f"built for CUDA {torch.version.cuda}")
     assert err.splitlines() == ["sonomtl: error: field --device: no CUDA device on this machine "
-                                f"(torch {torch.__version__}, a CPU-only build)"]
+                                f"(torch {torch.__version__}, {build})"]
     assert not out.exists()
+
+
+@no_cuda
+def test_the_missing_gpu_message_names_the_installed_build(monkeypatch):
+    """Both builds a CPU-only machine may have: the CPU wheel and the default CUDA wheel."""
+    monkeypatch.setattr(torch.version, "cuda", None)
+    with pytest.raises(InputError, match=r"\(torch .*, a CPU-only build\)$"):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    with pytest.raises(InputError, match=r"\(torch .*, built for CUDA 13\.0\)$"):
+        resolve_device("cuda")
 
 
 @no_cuda

@@ -27,7 +27,7 @@ def hc18_run(hc18_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("hc18_run")
     data = root / "data"
     import_hc18(src=hc18_subset(hc18_dir, root / "src"), out=data)
-    config = load_config("configs/abdominal/hc18_mgcn_r_cpu.yaml", [
+    config = load_config("sonomtl/configs/abdominal/hc18_mgcn_r_cpu.yaml", [
         f"data.root={data}", f"out_dir={root / 'runs'}", "trainer.progress_bar=false",
         "stages.landmarks.epochs=6", "data.batch_size=2", "data.params.input_size=[48,64]",
         "data.params.heatmap_sigma_px=2.0", "data.params.test_fraction=0.25",

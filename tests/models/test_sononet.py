@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -89,6 +90,23 @@ def test_all_thirteen_example_frames_are_classified_as_their_file_name_says(refe
     assert len(reference_results) == 13
     found = {stem: result["label"] for stem, result in reference_results.items()}
     assert found == FILE_LABELS
+
+
+@pytest.mark.shared_data
+def test_the_store_name_finds_the_weights_and_labels_all_thirteen_frames(
+    sononet_dir, monkeypatch, capsys
+):
+    """``--weights sononet16``: no path given; the store finds the checked file (offline)."""
+    monkeypatch.setenv("SONOMTL_SHARED_DATA", str(sononet_dir.parent))
+    monkeypatch.setenv("SONOMTL_OFFLINE", "1")
+    monkeypatch.chdir(sononet_dir / "example_images")  # no file named sononet16 here
+    paths = sorted(Path(".").glob("*.tiff"))
+    assert main(["sononet", "classify", "--weights", "sononet16", *map(str, paths)]) == 0
+    objects = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert len(objects) == 13
+    assert {Path(o["file"]).stem: o["label"] for o in objects} == FILE_LABELS
+    abdominal = next(o for o in objects if Path(o["file"]).stem == "ABDOMINAL")
+    assert abdominal["probabilities"]["Abdominal"] == pytest.approx(0.8767, abs=1e-3)
 
 
 @pytest.mark.shared_data

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def main() -> None:
     out = Path(sys.argv[1])
-    config = load_config(ROOT / "configs" / "example.yaml", sys.argv[2:])
+    config = load_config(ROOT / "sonomtl" / "configs" / "example.yaml", sys.argv[2:])
     result = train(config)
     tensors = {
         f"{name}.{key}": value.detach().cpu().clone().contiguous()

@@ -26,7 +26,7 @@ from sonomtl.training.steps import (
     adversarial_step,
 )
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "configs" / "example.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "sonomtl" / "configs" / "example.yaml"
 QUIET = ["trainer.progress_bar=false"]
 
 

@@ -18,7 +18,7 @@ from sonomtl.training.fork import check_fork_source
 from sonomtl.training.logging import read_metrics
 from sonomtl.training.run import train
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "configs" / "example.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "sonomtl" / "configs" / "example.yaml"
 QUIET = ["trainer.progress_bar=false"]
 
 

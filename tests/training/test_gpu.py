@@ -17,7 +17,7 @@ from sonomtl.training.run import train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "configs" / "example.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "sonomtl" / "configs" / "example.yaml"
 
 
 @pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed"])

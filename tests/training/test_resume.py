@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = ROOT / "configs" / "example.yaml"
+CONFIG = ROOT / "sonomtl" / "configs" / "example.yaml"
 # 64 samples / batch 8 = 8 batches per epoch: checkpoints every 3 steps fall mid-epoch
 COMMON = [
     "checkpoint.every_n_steps=3",
