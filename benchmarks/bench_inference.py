@@ -73,7 +73,7 @@ def bench_sononet(tmp, *, iters, warmup, sononet_dir):
     from sonomtl.models.sononet import SONONET_CLASS_NAMES, sononet16
     from sonomtl.models.sononet_classify import preprocess_sononet_frame, read_rgb
 
-    model = sononet16(weights=sononet_dir / "SonoNet16.npz").eval()
+    model = sononet16(pretrained=sononet_dir / "SonoNet16.npz").eval()
     config = config_from_model(model.default_cfg)
     names = sorted(SONONET_FILES)
     frames = [preprocess_sononet_frame(read_rgb(sononet_dir / "example_images" / f"{n}.tiff"))[None]

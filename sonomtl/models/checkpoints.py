@@ -29,6 +29,7 @@ __all__ = [
     "load_checkpoint_module",
     "load_weights",
     "read_model_metadata",
+    "rebuild_kwargs",
     "weights_file",
 ]
 
@@ -136,6 +137,23 @@ def load_weights(weights: str | os.PathLike[str], modules: Mapping[str, nn.Modul
         module.load_state_dict(sub, strict=True)
 
 
+def rebuild_kwargs(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A checkpoint module's factory arguments with its weights file switched off.
+
+    ``pretrained`` becomes ``None`` (the checkpoint holds the weights, and the
+    file may not exist here); ``weights``, SonoNet's earlier spelling of it,
+    is read as ``pretrained``.
+
+    Examples
+    --------
+    >>> rebuild_kwargs({"model": "sononet16", "kwargs": {"weights": "x.npz", "num_classes": 2}})
+    {'pretrained': None, 'num_classes': 2}
+    """
+    return {("pretrained" if key == "weights" else key): (None if key in WEIGHT_FILE_ARGS
+                                                          else value)
+            for key, value in (spec.get("kwargs") or {}).items()}
+
+
 def weights_file(run_or_ckpt_path: str | os.PathLike[str]) -> Path:
     """The weights file of a run folder, its ``checkpoints/`` folder, or a ``.safetensors`` file."""
     path = Path(run_or_ckpt_path)
@@ -163,8 +181,7 @@ def load_checkpoint_module(
     if name not in specs:
         raise InputError(f"the checkpoint has no module {name!r} (it has "
                          f"{', '.join(sorted(specs))})", file=weights)
-    kwargs = {key: (None if key in WEIGHT_FILE_ARGS else value)
-              for key, value in (specs[name].get("kwargs") or {}).items()}
+    kwargs = rebuild_kwargs(specs[name])
     part = f"module {name!r}"
     try:
         module = build_model(specs[name]["model"], **kwargs)

@@ -144,32 +144,34 @@ class SonoNet(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-def _build(width: int, num_classes: int, in_chans: int, weights: str | os.PathLike[str] | None):
+def _build(width: int, num_classes: int, in_chans: int,
+           pretrained: str | os.PathLike[str] | None):
     names = SONONET_CLASS_NAMES if num_classes == len(SONONET_CLASS_NAMES) else None
     model = SonoNet(width=width, num_classes=num_classes, in_chans=in_chans, class_names=names)
-    if weights is not None:
+    if pretrained is not None:
         from sonomtl.models.weights import load_weights
 
-        load_weights(model, weights)
+        load_weights(model, pretrained)
     return model
 
 
 def sononet16(
-    *, num_classes: int = 14, in_chans: int = 1, weights: str | os.PathLike[str] | None = None
+    *, num_classes: int = 14, in_chans: int = 1, pretrained: str | os.PathLike[str] | None = None
 ) -> SonoNet:
-    """SonoNet-16; ``weights``: the official ``SonoNet16.npz`` or a ``.safetensors`` file."""
-    return _build(16, num_classes, in_chans, weights)
+    """SonoNet-16; ``pretrained``: the store name ``sononet16``, the official ``SonoNet16.npz``
+    or a ``.safetensors`` file (the same argument name as every other network's)."""
+    return _build(16, num_classes, in_chans, pretrained)
 
 
 def sononet32(
-    *, num_classes: int = 14, in_chans: int = 1, weights: str | os.PathLike[str] | None = None
+    *, num_classes: int = 14, in_chans: int = 1, pretrained: str | os.PathLike[str] | None = None
 ) -> SonoNet:
-    """SonoNet-32 (base width 32); ``weights`` as for :func:`sononet16`."""
-    return _build(32, num_classes, in_chans, weights)
+    """SonoNet-32 (base width 32); ``pretrained`` as for :func:`sononet16`."""
+    return _build(32, num_classes, in_chans, pretrained)
 
 
 def sononet64(
-    *, num_classes: int = 14, in_chans: int = 1, weights: str | os.PathLike[str] | None = None
+    *, num_classes: int = 14, in_chans: int = 1, pretrained: str | os.PathLike[str] | None = None
 ) -> SonoNet:
-    """SonoNet-64 (base width 64); ``weights`` as for :func:`sononet16`."""
-    return _build(64, num_classes, in_chans, weights)
+    """SonoNet-64 (base width 64); ``pretrained`` as for :func:`sononet16`."""
+    return _build(64, num_classes, in_chans, pretrained)

@@ -46,7 +46,7 @@ class WeightsEntry:
     size_bytes
         The file's size (shown by ``sonomtl weights list``).
     model
-        The ``sonomtl`` model builder it loads into (``build_model(model, weights=...)``).
+        The ``sonomtl`` model builder it loads into (``build_model(model, pretrained=...)``).
     licence
         SPDX identifier of the weights' licence.
     citation

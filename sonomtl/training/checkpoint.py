@@ -34,11 +34,11 @@ from sonomtl.errors import InputError
 from sonomtl.fileio import atomic_path, write_json
 from sonomtl.models.checkpoints import (
     FORMAT_VERSION,
-    WEIGHT_FILE_ARGS,
     CheckpointPaths,
     latest_checkpoint,
     load_weights,
     read_model_metadata,
+    rebuild_kwargs,
     weights_file,
 )
 
@@ -212,8 +212,7 @@ def load_checkpoint_modules(
                 if task_meta.get("name") else None)
         for name in names or list(specs):
             part = f"module {name!r}"
-            kwargs = {key: (None if key in WEIGHT_FILE_ARGS else value)
-                      for key, value in (specs[name].get("kwargs") or {}).items()}
+            kwargs = rebuild_kwargs(specs[name])
             model = specs[name]["model"]
             modules[name] = (task.build_module(name, model=model, kwargs=kwargs)
                              if task is not None else build_named_model(model, kwargs))

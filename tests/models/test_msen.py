@@ -131,7 +131,7 @@ def test_dropout_follows_every_conv_layer_before_the_adaptation_layers():
 @pytest.mark.shared_data
 def test_pretrained_blocks_equal_the_sononet_weights(sononet_dir):
     weights = sononet_dir / "SonoNet16.npz"
-    sononet = sononet16(weights=weights)
+    sononet = sononet16(pretrained=weights)
     for model in (msen_generator(pretrained=weights), ss_att_net(pretrained=weights)):
         got, expected = model.blocks.state_dict(), sononet.blocks[:3].state_dict()
         assert got.keys() == expected.keys()
@@ -145,7 +145,7 @@ def test_pretrained_blocks_equal_the_sononet_weights(sononet_dir):
 @pytest.mark.shared_data
 def test_sononet_baseline_loads_only_the_first_pretrained_blocks(sononet_dir):
     weights = sononet_dir / "SonoNet16.npz"
-    sononet = sononet16(weights=weights)
+    sononet = sononet16(pretrained=weights)
     torch.manual_seed(0)
     model = sononet_baseline(pretrained=weights, pretrained_blocks=3)
     for index in range(5):

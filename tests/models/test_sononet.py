@@ -113,7 +113,7 @@ def test_the_store_name_finds_the_weights_and_labels_all_thirteen_frames(
 def test_loaded_batch_norm_computes_lasagnes_formula(sononet_dir):
     arrays = np.load(sononet_dir / "SonoNet16.npz", allow_pickle=False)
     beta, gamma, mean, inv_std = (arrays[f"arr_{i}"] for i in range(1, 5))
-    model = sononet16(weights=sononet_dir / "SonoNet16.npz").eval()
+    model = sononet16(pretrained=sononet_dir / "SonoNet16.npz").eval()
     bn = model.blocks[0][0][1]
     x = np.random.default_rng(0).normal(size=(1, 16, 5, 7)).astype(np.float32)
     expected = (x - mean[:, None, None]) * (gamma * inv_std)[:, None, None] + beta[:, None, None]
@@ -125,12 +125,12 @@ def test_loaded_batch_norm_computes_lasagnes_formula(sononet_dir):
 
 @pytest.mark.shared_data
 def test_safetensors_round_trip_gives_identical_outputs_and_keeps_the_config(sononet_dir, tmp_path):
-    model = sononet16(weights=sononet_dir / "SonoNet16.npz").eval()
+    model = sononet16(pretrained=sononet_dir / "SonoNet16.npz").eval()
     path = save_safetensors(model, tmp_path / "sononet16.safetensors", metadata={"source": "npz"})
     state, header = read_safetensors(path)
     assert header["default_cfg"]["class_names"] == list(SONONET_CLASS_NAMES)
     assert header["metadata"] == {"source": "npz"}
-    reloaded = sononet16(weights=path).eval()
+    reloaded = sononet16(pretrained=path).eval()
     x = torch.randn(1, 1, 224, 288, generator=torch.Generator().manual_seed(0)) * 255
     with torch.no_grad():
         torch.testing.assert_close(reloaded(x), model(x), rtol=0, atol=0)
