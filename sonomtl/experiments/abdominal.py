@@ -174,11 +174,20 @@ def _fit_batch_size(config: Any, records: Sequence[Any], names: Sequence[str],
 
 
 def _read_raw(path: Path) -> dict[str, Any]:
+    """A row's YAML config as plain data (``configs/...`` also names a packaged config)."""
+    import yaml
+
+    from sonomtl.resources import resolve_config_path
     from sonomtl.yaml_files import load_yaml
 
+    path = resolve_config_path(path)
     if not path.is_file():
         raise InputError("config file not found", file=path)
-    raw = load_yaml(path.read_text(encoding="utf-8"))
+    try:
+        raw = load_yaml(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise InputError(f"not a YAML config: {' '.join(str(error).split())[:200]}",
+                         file=path) from None
     if not isinstance(raw, dict):
         raise InputError("a config must be a mapping of keys to values", file=path)
     return raw
