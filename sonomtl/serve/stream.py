@@ -81,10 +81,10 @@ def add_stream_route(app: Any, *, settings: Any, metrics: Any, model_named: Any)
     """Add ``/v1/stream`` to ``app`` (see the module doc for the protocol)."""
     @app.websocket("/v1/stream")
     async def stream(websocket: WebSocket) -> None:
-        params = websocket.query_params
+        query = websocket.query_params
         await websocket.accept()
         if settings.token is not None:
-            given = params.get("token") or websocket.headers.get("authorization", "").partition(
+            given = query.get("token") or websocket.headers.get("authorization", "").partition(
                 " ")[2]
             if not hmac.compare_digest(given.strip().encode(), settings.token.encode()):
                 await websocket.send_json({"error": "missing or wrong token (?token=...)",
@@ -92,7 +92,7 @@ def add_stream_route(app: Any, *, settings: Any, metrics: Any, model_named: Any)
                 await websocket.close(code=4401)
                 return
         try:
-            model = model_named(params.get("model"))
+            model = model_named(query.get("model"))
         except ServeError as error:
             await websocket.send_json({"error": error.message, "field": error.field,
                                        "status": error.status})
@@ -100,8 +100,8 @@ def add_stream_route(app: Any, *, settings: Any, metrics: Any, model_named: Any)
             return
         session = LiveSession(model, threshold=settings.threshold,
                               smoothing_alpha=settings.smoothing_alpha,
-                              attention=params.get("attention", "0") in ("1", "true"))
-        measure = params.get("measure", "1") not in ("0", "false")
+                              attention=query.get("attention", "0") in ("1", "true"))
+        measure = query.get("measure", "1") not in ("0", "false")
         try:
             while True:
                 await _one_frame(websocket, session, model, measure=measure,
