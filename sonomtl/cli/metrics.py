@@ -51,16 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load(path: str):
-    import numpy as np
+    from sonomtl.untrusted import load_npy
 
-    from sonomtl.errors import InputError
-
-    try:
-        return np.load(path, allow_pickle=False, mmap_mode="r")
-    except FileNotFoundError:
-        raise InputError("file not found", file=path) from None
-    except (ValueError, OSError) as error:
-        raise InputError(f"not a readable .npy array ({error})", file=path) from None
+    return load_npy(path, mmap=True)
 
 
 def _saliency(args: argparse.Namespace) -> int:

@@ -257,16 +257,11 @@ def read_attention_examples(path: str | os.PathLike[str]) -> AttentionExamples:
 
     Loaded with ``allow_pickle=False``.
     """
-    import numpy as np
+
+    from sonomtl.untrusted import load_npz
 
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except (OSError, ValueError) as error:
-        raise InputError(
-            f"not a readable npz without pickled objects ({error})", file=path
-        ) from None
+    arrays = load_npz(path)
     for name in ("frames", "ground_truth", "predictions", "model_names"):
         if name not in arrays:
             raise InputError("missing array", file=path, field=name)
@@ -333,7 +328,9 @@ def read_landmark_examples(path: str | os.PathLike[str]) -> tuple[list[LandmarkE
             raise InputError(f"image not found: {image_path}", file=path, field=f"{where}.image")
         used.add(image_path.resolve())
         if image_path.suffix.lower() == ".npy":
-            image = np.load(image_path, allow_pickle=False)
+            from sonomtl.untrusted import load_npy
+
+            image = np.asarray(load_npy(image_path))
         else:
             from PIL import Image
 

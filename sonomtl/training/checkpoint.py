@@ -31,6 +31,7 @@ import torch.nn as nn
 
 from sonomtl.errors import InputError
 from sonomtl.fileio import atomic_path, write_json
+from sonomtl.untrusted import LIMITS
 
 __all__ = [
     "FORMAT_VERSION",
@@ -214,14 +215,31 @@ def _check_factories(metadata: Mapping[str, Any], weights: Any) -> None:
             raise InputError(f"model {spec['model']!r} is not a registered model; a checkpoint "
                              "rebuilds registered models only", file=weights,
                              field=f"modules.{name}.model")
+        _check_kwarg_sizes(spec.get("kwargs") or {}, weights, f"modules.{name}.kwargs")
     task = metadata.get("task") or {}
     if not isinstance(task, dict) or not isinstance(task.get("params") or {}, dict):
         raise InputError("expected {name, params: {...}}", file=weights, field="task")
     if task.get("name") is not None and not checkpoint_factory_allowed(task["name"], kind="task"):
         raise InputError(f"task {task['name']!r} is not a registered task", file=weights,
                          field="task.name")
-    if not isinstance(metadata.get("preprocessing") or {}, dict):
+    preprocessing = metadata.get("preprocessing") or {}
+    if not isinstance(preprocessing, dict):
         raise InputError("expected a JSON object", file=weights, field="preprocessing")
+
+
+def _check_kwarg_sizes(value: Any, weights: Any, key: str) -> None:
+    """Refuse any number in a module's kwargs over ``LIMITS.network_width`` (widths, channels,
+    classes, kernel sizes, input sizes), before a network of that size is allocated."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            _check_kwarg_sizes(item, weights, f"{key}.{name}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_kwarg_sizes(item, weights, f"{key}[{i}]")
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and not (
+            abs(value) <= LIMITS.network_width):
+        raise InputError(f"expected at most {LIMITS.network_width}, got {value!r} "
+                         "(docs/security.md: limits)", file=weights, field=key)
 
 
 def load_weights(weights: str | os.PathLike[str], modules: Mapping[str, nn.Module]) -> None:

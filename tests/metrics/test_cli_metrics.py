@@ -118,7 +118,9 @@ def test_missing_and_unreadable_files_exit_2(arrays, tmp_path, capsys):
     assert "nope.npy: file not found" in capsys.readouterr().err
     (tmp_path / "text.npy").write_text("not numpy")
     assert main(["metrics", "saliency", str(paths["pred"]), str(tmp_path / "text.npy")]) == 2
-    assert "text.npy: not a readable .npy array" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "text.npy: not a NumPy .npy array (its header is missing)" in err
+    assert "pickle" not in err
 
 
 def test_nan_in_predictions_exits_2_naming_the_file(arrays, tmp_path, capsys):
