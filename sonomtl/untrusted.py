@@ -48,7 +48,7 @@ class Limits:
     """
 
     input_side_px: int = 4096
-    image_pixels: int = 100_000_000
+    image_pixels: int = 8192 * 8192
     network_width: int = 4096
     frame_count: int = 1_000_000
 
@@ -164,20 +164,20 @@ def _check_magic(path: str | os.PathLike[str], magic: bytes, what: str) -> None:
     """Refuse a missing or empty file, or one whose first bytes are not ``magic``."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(len(magic))
+            head = handle.read(len(_NPY_MAGIC))
     except FileNotFoundError:
         raise InputError("file not found", file=path) from None
     except IsADirectoryError:
         raise InputError(f"is a folder; expected {what}", file=path) from None
     except OSError as error:
         raise InputError(f"cannot read: {error.strerror or error}", file=path) from None
-    if head == magic:
+    if head.startswith(magic):
         return
     if not head:
         raise InputError(f"empty file; expected {what}", file=path)
-    if head == _ZIP_MAGIC:
+    if head.startswith(_ZIP_MAGIC):
         raise InputError(f"is an .npz archive (a zip file); expected {what}", file=path)
-    if head == _NPY_MAGIC:
+    if head.startswith(_NPY_MAGIC):
         raise InputError(f"is a single .npy array; expected {what}", file=path)
     raise InputError(f"not {what} (its header is missing)", file=path)
 
@@ -185,7 +185,7 @@ def _check_magic(path: str | os.PathLike[str], magic: bytes, what: str) -> None:
 def _numpy_reason(error: BaseException, what: str) -> str:
     """numpy's error, worded without ever suggesting to load pickles."""
     text = " ".join(str(error).split())
-    if "pickle" in text:
+    if "pickle" in text or "Python objects" in text:
         return f"{what} holds Python objects; only numeric arrays are read, never unpickled"
     return f"damaged or truncated {what}: {text or type(error).__name__}"
 

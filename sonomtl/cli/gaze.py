@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sonomtl.cli._common import add_command
+from sonomtl.cli._common import add_command, out_file
 
 __all__ = ["register"]
 
@@ -68,7 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fixations.add_argument("--screen-cm", type=float, nargs=2, required=True, metavar=("W", "H"))
     fixations.add_argument("--distance-cm", type=float, required=True, metavar="D")
     _add_detection_options(fixations)
-    fixations.add_argument("--out", required=True, help="fixation list to write (CSV)")
+    fixations.add_argument("--out", required=True, type=out_file,
+                           help="fixation list to write (CSV)")
     fixations.set_defaults(func=_run_fixations)
 
     maps = add_command(

@@ -162,6 +162,7 @@ class _FileChecker:
     def __init__(self, folder: Path, manifest: Path, *, decode: bool) -> None:
         self.folder, self.manifest, self.decode = folder, manifest, decode
         self.sources: dict[str, Any] = {}
+        self.crop_misfits: set[tuple[int, ...]] = set()  # frame sizes the crop was refused on
 
     def _source(self, name: str) -> Any:
         """Opened DICOM/video metadata, or the InputError that opening raised."""
@@ -219,7 +220,8 @@ class _FileChecker:
             field_name = "frame" if error.field == "frame" else source_field
             problems.append(Problem("error", error.message, error.file, row, field_name))
         if hw is not None and isinstance(spec.crop, tuple) and (
-                spec.crop[1] > hw[0] or spec.crop[3] > hw[1]):
+                spec.crop[1] > hw[0] or spec.crop[3] > hw[1]) and hw not in self.crop_misfits:
+            self.crop_misfits.add(hw)  # once per frame size, not once per frame
             problems.append(Problem(
                 "error", f"frame is {hw[1]}x{hw[0]} (width x height); dataset.yaml crop "
                 f"{list(spec.crop)} needs at least {spec.crop[3]}x{spec.crop[1]}",

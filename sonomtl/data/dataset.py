@@ -324,8 +324,9 @@ class UltrasoundDataset:
                                           spacing_mm=spacing,
                                           target_spacing_mm=spec.target_spacing_mm)
         except ValueError as error:
+            shown = list(crop) if isinstance(crop, tuple) else crop
             raise InputError(f"frame is {image.shape[1]}x{image.shape[0]} (width x height); "
-                             f"dataset.yaml crop {crop} and input_size {list(spec.input_size)} "
+                             f"dataset.yaml crop {shown} and input_size {list(spec.input_size)} "
                              f"do not fit it: {error}", file=self.root / record.source,
                              row=record.row,
                              field="image" if record.image is not None else "video") from None

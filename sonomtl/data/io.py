@@ -129,13 +129,13 @@ def open_image(path: Path) -> Any:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(path)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise InputError(f"image too large (decompression bomb?): {one_line(error)}",
+        raise InputError(f"image too large (a decompression bomb?): {one_line(error)}",
                          file=path) from None
     width, height = image.size
     if width * height > LIMITS.image_pixels:
         image.close()
-        raise InputError(f"image is {width}x{height} pixels; at most {LIMITS.image_pixels} "
-                         "pixels are read (docs/security.md)", file=path)
+        raise InputError(f"image too large: {width}x{height} pixels; at most "
+                         f"{LIMITS.image_pixels} are read (docs/security.md)", file=path)
     return image
 
 

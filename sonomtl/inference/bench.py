@@ -148,7 +148,10 @@ def benchmark(
         else:
             module, config, _ = load_model(text)
             if input_hw is not None:
-                config = dataclasses.replace(config, input_hw=tuple(int(v) for v in input_hw))
+                from sonomtl.untrusted import check_input_hw
+
+                config = dataclasses.replace(config, input_hw=check_input_hw(
+                    list(input_hw), file=None, field="--input-size"))
             if backend == "torch":
                 runner: Any = TorchRunner(module, output_names=config.outputs,
                                           device=torch_device, dtype=dtype)

@@ -250,6 +250,15 @@ def load_weights(weights: str | os.PathLike[str], modules: Mapping[str, nn.Modul
     for name, module in modules.items():
         prefix = f"{name}."
         sub = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        expected = module.state_dict()
+        for key in sorted(set(expected) | set(sub)):  # one line naming the first bad tensor
+            if key not in sub:
+                raise InputError(f"tensor {prefix}{key} is missing", file=weights)
+            if key not in expected:
+                raise InputError(f"tensor {prefix}{key} is not part of the model", file=weights)
+            if tuple(sub[key].shape) != tuple(expected[key].shape):
+                raise InputError(f"tensor {prefix}{key} has shape {list(sub[key].shape)}; the "
+                                 f"model expects {list(expected[key].shape)}", file=weights)
         module.load_state_dict(sub, strict=True)
 
 
@@ -259,8 +268,12 @@ def load_training_state(paths: CheckpointPaths) -> dict[str, Any]:
     A damaged file, or one holding anything but tensors and plain containers
     (which ``weights_only`` refuses to unpickle), raises :class:`InputError`.
     """
+    import warnings
+
     try:
-        return torch.load(paths.state, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing
+            warnings.simplefilter("ignore")
+            return torch.load(paths.state, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises UnpicklingError, EOFError, RuntimeError, ...
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise InputError(f"cannot read the training state: {first}", file=paths.state) from None
@@ -322,6 +335,8 @@ def load_checkpoint_modules(
                              if task is not None else build_named_model(model, kwargs))
         part = "the weights"
         load_weights(weights, modules)
+    except InputError:
+        raise
     except (TypeError, ValueError, KeyError, RuntimeError) as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise InputError(f"cannot rebuild {part} from the checkpoint: {first}",
