@@ -227,6 +227,13 @@ def read_dicom(path: str | os.PathLike[str], *,
     except (TypeError, ValueError):
         raise InputError(f"expected a whole number, got {ds.get('NumberOfFrames')!r}",
                          file=path, field="NumberOfFrames") from None
+    from sonomtl.untrusted import LIMITS, check_size
+
+    check_size(n_frames, LIMITS.frame_count, file=path, field="NumberOfFrames")
+    if rows * cols > LIMITS.image_pixels:
+        raise InputError(f"image too large: {cols}x{rows} pixels a frame; at most "
+                         f"{LIMITS.image_pixels} are read (docs/security.md)", file=path,
+                         field="Rows")
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
     regions = tuple(_region(r) for r in ds.get("SequenceOfUltrasoundRegions", []) or [])
     tissue = [r for r in regions if r.spatial_format == 1 and r.spacing_mm is not None]

@@ -253,12 +253,15 @@ def load_weights(weights: str | os.PathLike[str], modules: Mapping[str, nn.Modul
         expected = module.state_dict()
         for key in sorted(set(expected) | set(sub)):  # one line naming the first bad tensor
             if key not in sub:
-                raise InputError(f"tensor {prefix}{key} is missing", file=weights)
+                raise InputError(f"the weights do not fit the model: tensor {prefix}{key} is "
+                                 "missing", file=weights)
             if key not in expected:
-                raise InputError(f"tensor {prefix}{key} is not part of the model", file=weights)
+                raise InputError(f"the weights do not fit the model: tensor {prefix}{key} is "
+                                 "not part of it", file=weights)
             if tuple(sub[key].shape) != tuple(expected[key].shape):
-                raise InputError(f"tensor {prefix}{key} has shape {list(sub[key].shape)}; the "
-                                 f"model expects {list(expected[key].shape)}", file=weights)
+                raise InputError(f"the weights do not fit the model: tensor {prefix}{key} has "
+                                 f"shape {list(sub[key].shape)}, the model expects "
+                                 f"{list(expected[key].shape)}", file=weights)
         module.load_state_dict(sub, strict=True)
 
 
