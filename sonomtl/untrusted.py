@@ -64,12 +64,14 @@ def resolve_inside(
     field: str | None,
     row: int | None = None,
     allow_external: bool = False,
+    hint: str = "dataset.yaml allow_external_paths: true permits others",
 ) -> Path:
     """``base_dir / relative``, refused when it leaves ``base_dir``.
 
     Symbolic links are followed before the check, so a link inside the
     folder that points out of it is refused too. With ``allow_external``
     any path is returned (absolute paths as given, relative ones joined).
+    ``hint`` ends the message (how to permit outside paths; ``""``: no way).
 
     Raises
     ------
@@ -96,7 +98,7 @@ true permits others)
     target = os.path.realpath(candidate)
     if Path(text).is_absolute() or os.path.commonpath([inside, target]) != inside:
         raise InputError(f"path {text!r} leaves the folder {base}; paths must be relative and "
-                         "inside it (dataset.yaml allow_external_paths: true permits others)",
+                         "inside it" + (f" ({hint})" if hint else ""),
                          file=file, row=row, field=field)
     return candidate
 

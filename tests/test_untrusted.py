@@ -122,7 +122,8 @@ def test_an_image_over_the_pixel_limit_is_refused_from_its_header(tmp_path):
     with pytest.raises(InputError, match=r"big.png: image too large: 9000x8000 pixels; at most "
                                          r"67108864 are read"):
         read_image(bomb_png(tmp_path / "big.png", width=9000, height=8000))
-    with pytest.raises(InputError, match=r"huge.png: image too large \(a decompression bomb\?\)"):
+    with pytest.raises(InputError, match=r"huge.png: image too large \(a decompression bomb\?\): "
+                                         r"over 67108864 pixels"):
         read_image(bomb_png(tmp_path / "huge.png"))
     Image.fromarray(np.full((3, 4), 7, np.uint8)).save(tmp_path / "ok.png")
     assert read_image(tmp_path / "ok.png").tolist() == [[7.0] * 4] * 3

@@ -128,9 +128,10 @@ def open_image(path: Path) -> Any:
             warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(path)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise InputError(f"image too large (a decompression bomb?): {one_line(error)}",
-                         file=path) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(f"image too large (a decompression bomb?): over "
+                         f"{LIMITS.image_pixels} pixels, the most that is read "
+                         "(docs/security.md)", file=path) from None
     width, height = image.size
     if width * height > LIMITS.image_pixels:
         image.close()
@@ -200,6 +201,13 @@ def _open_video(path: Path) -> Any:
     if not container.streams.video:
         container.close()
         raise InputError("file holds no video stream", file=path)
+    from sonomtl.untrusted import LIMITS
+
+    context = container.streams.video[0].codec_context
+    if (context.width or 0) * (context.height or 0) > LIMITS.image_pixels:
+        container.close()
+        raise InputError(f"image too large: {context.width}x{context.height} pixels a frame; at "
+                         f"most {LIMITS.image_pixels} are read (docs/security.md)", file=path)
     return container
 
 

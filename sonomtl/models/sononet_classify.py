@@ -61,6 +61,8 @@ def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
         with open_image(path) as image, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow warns before failing on damaged files
             return np.asarray(image.convert("RGB"))
+    except InputError:
+        raise
     except UnidentifiedImageError:
         raise InputError("cannot read as an image (corrupt, truncated or not an image)",
                          file=path) from None

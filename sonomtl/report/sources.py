@@ -157,7 +157,7 @@ def load_source(path: str | os.PathLike[str], *, _depth: int = 0) -> ReportSourc
         source.landmark_examples, used = read_landmark_examples(figures / LANDMARK_EXAMPLES_FILE)
     if figures.is_dir():
         source.extra_figures = sorted(
-            resolve_inside(folder, p.relative_to(folder), file=p, field=None)
+            resolve_inside(folder, p.relative_to(folder), file=p, field=None, hint="")
             for p in figures.iterdir() if p.suffix.lower() == ".png" and p.resolve() not in used
         )
     if source.kind == "experiment" and _depth == 0:
@@ -334,7 +334,7 @@ def read_landmark_examples(path: str | os.PathLike[str]) -> tuple[list[LandmarkE
     drawn = data.get("figure") if isinstance(data, dict) else None
     run_folder = path.parent.parent  # figures/landmark_examples.json: paths stay in the run
     if isinstance(drawn, str):
-        drawn_path = resolve_inside(path.parent, drawn, file=path, field="figure")
+        drawn_path = resolve_inside(path.parent, drawn, file=path, field="figure", hint="")
         if drawn_path.is_file():
             used.add(drawn_path.resolve())  # the same examples as one PNG: not twice
     for k, entry in enumerate(entries):
@@ -343,7 +343,7 @@ def read_landmark_examples(path: str | os.PathLike[str]) -> tuple[list[LandmarkE
             raise InputError("expected an object with an 'image' path", file=path, field=where)
         image_path = path.parent / entry["image"]
         resolve_inside(run_folder, os.path.join(path.parent.name, entry["image"]), file=path,
-                       field=f"{where}.image")
+                       field=f"{where}.image", hint="")
         if not image_path.is_file():
             raise InputError(f"image not found: {image_path}", file=path, field=f"{where}.image")
         used.add(image_path.resolve())

@@ -278,8 +278,11 @@ def load_training_state(paths: CheckpointPaths) -> dict[str, Any]:
             warnings.simplefilter("ignore")
             return torch.load(paths.state, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises UnpicklingError, EOFError, RuntimeError, ...
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputError(f"cannot read the training state: {first}", file=paths.state) from None
+        # torch's own text suggests weights_only=False, i.e. unpickling: never repeated here
+        reason = ("it holds Python objects other than tensors and plain containers, which "
+                  "are never unpickled" if "weights only" in str(error).lower()
+                  else f"damaged or truncated ({type(error).__name__})")
+        raise InputError(f"cannot read the training state: {reason}", file=paths.state) from None
 
 
 def load_checkpoint_modules(
