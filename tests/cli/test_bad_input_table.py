@@ -1033,3 +1033,16 @@ def test_the_table_covers_every_command_with_at_least_100_cases():
     assert commands >= {"data", "gaze", "metrics", "train", "evaluate", "predict", "export",
                         "bench", "report", "sononet", "synth", "experiment"}
     assert len(CASES) >= 100
+
+
+def test_a_bomb_among_good_frames_does_not_stop_predict(shared, tmp_path, capfd):
+    out, second = tmp_path / "out", tmp_path / "second.png"
+    shutil.copy(shared.png, second)
+    assert main(["predict", str(shared.run), str(shared.png), str(shared.bomb), str(second),
+                 "--out", str(out), "--no-progress", "--no-overlays"]) == 2
+    lines = (out / "predictions.jsonl").read_text().splitlines()
+    assert [json.loads(line)["source"] for line in lines] == [str(shared.png), str(second)]
+    err = capfd.readouterr().err.strip().splitlines()
+    assert err[0] == "sonomtl: error: 1 input(s) failed:"
+    assert err[1:] == [f"  {shared.bomb}: image too large (a decompression bomb?): over "
+                       "67108864 pixels, the most that is read (docs/security.md)"]
