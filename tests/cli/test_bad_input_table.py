@@ -448,7 +448,8 @@ def _(s, d):
 
 @case("train-input-hw-zero")
 def _(s, d):
-    return ["train", str(s.train_config), "data.params.input_hw=[0,0]"], "input_hw"
+    return ["train", str(s.train_config), "data.params.input_hw=[0,0]"], \
+        f"{s.train_config}: field data.params.input_hw: expected [rows, cols] between 16 and"
 
 
 @case("train-input-hw-huge")
