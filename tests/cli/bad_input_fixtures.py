@@ -10,13 +10,19 @@ import json
 import shutil
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-__all__ = ["Shared", "bomb_png", "build_shared", "copy_dataset", "edit_yaml", "files_under"]
+__all__ = [
+    "CASES", "CLASSIFICATION", "Case", "Shared", "append_rows", "bomb_png", "build_shared", "case",
+    "copy_dataset", "dicom_file", "edit_checkpoint_metadata", "edit_yaml", "files_under",
+    "first_image", "gaze_section", "one_pixel", "onnx_with_config", "predict_argv",
+    "results_run", "set_first_image",
+]
 
 
 @dataclass(frozen=True)
@@ -155,3 +161,105 @@ def files_under(*roots: Path) -> set[Path]:
         if root.exists():
             found |= set(root.rglob("*"))
     return found
+
+
+# ----------------------------------------------------------------------------- the registry
+
+@dataclass(frozen=True)
+class Case:
+    """``build(shared, folder)`` -> ``(argv, expected substring of the one stderr line)``."""
+
+    id: str
+    build: Callable[[Shared, Path], tuple[list[str], str]]
+    out: str | None = None  # a path under the case folder the command may write
+    lines: int = 1  # predict lists failed inputs under a header line: 2 for one bad input
+
+
+CASES: list[Case] = []
+
+
+def case(id: str, *, out: str | None = None, lines: int = 1):
+    def register(build):
+        CASES.append(Case(id, build, out, lines))
+        return build
+    return register
+
+
+# ----------------------------------------------------------------------------- case helpers
+
+def append_rows(dataset: Path, *lines: str) -> None:
+    """Append raw CSV lines to the dataset's manifest (columns of synth sweeps)."""
+    with open(dataset / "manifest.csv", "a", encoding="utf-8") as handle:
+        for line in lines:  # padded to the 9 columns of synth sweeps' manifest
+            handle.write(line + "," * (8 - line.count(",")) + "\n")
+
+
+def first_image(dataset: Path) -> Path:
+    return sorted((dataset / "images").rglob("*.png"))[0]
+
+
+def set_first_image(dataset: Path, writer: Callable[[Path], object]) -> Path:
+    """Replace the first frame's file through ``writer(path)``; returns the path."""
+    path = first_image(dataset)
+    writer(path)
+    return path
+
+
+def one_pixel(path: Path) -> None:
+    Image.fromarray(np.zeros((1, 1), np.uint8)).save(path)
+
+
+def onnx_with_config(shared: Shared, dest: Path, **changes: object) -> Path:
+    import onnx
+
+    model = onnx.load(str(shared.onnx))
+    for prop in model.metadata_props:
+        if prop.key == "sonomtl_config":
+            config = json.loads(prop.value)
+            config.update(changes)
+            prop.value = json.dumps(config)
+    onnx.save(model, str(dest))
+    return dest
+
+
+def results_run(folder: Path, results: object, *, name: str = "results.json") -> Path:
+    run = folder / "run"
+    run.mkdir()
+    (run / name).write_text(json.dumps(results) if not isinstance(results, str) else results)
+    return run
+
+
+CLASSIFICATION = {"accuracy": 0.5, "labels": ["a", "b"], "confusion_matrix": [[1, 0], [1, 0]]}
+
+
+def gaze_section(ds: Path) -> dict:
+    import yaml
+
+    return yaml.safe_load((ds / "dataset.yaml").read_text())["gaze"]
+
+
+def predict_argv(model: Path | str, *inputs: Path | str, out: Path, extra=()) -> list[str]:
+    return ["predict", str(model), *map(str, inputs), "--out", str(out), "--no-progress",
+            *extra]
+
+
+
+
+def dicom_file(path: Path, *, rows: int, cols: int, frames: int = 1) -> Path:
+    """A DICOM header claiming ``frames`` frames of ``rows x cols`` (pixel data: 64 bytes)."""
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.6.1"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, generate_uid()
+    ds.Modality, ds.Rows, ds.Columns = "US", rows, cols
+    ds.NumberOfFrames = frames
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = b"\0" * 64
+    ds.save_as(str(path), enforce_file_format=True)
+    return path
