@@ -101,6 +101,7 @@ def benchmark(
     from sonomtl.inference.predictor import (
         OnnxRunner,
         TorchRunner,
+        check_onnx_input_hw,
         load_model,
         read_onnx_config,
     )
@@ -168,6 +169,7 @@ def benchmark(
                 export_onnx(module, config, onnx_path, dtype=dtype, calibration=frames)
         if backend == "onnx":
             runner = OnnxRunner(onnx_path, threads=threads, device=device)
+            check_onnx_input_hw(runner.input_shape, config, file=onnx_path)
             result["parameters"], result["size_mb"] = onnx_model_size(onnx_path)
         rng = np.random.default_rng(0)
         data = rng.normal(0, 1, (batch, config.in_chans, *config.input_hw)).astype(np.float32)

@@ -30,6 +30,7 @@ __all__ = [
     "TorchRunner",
     "OnnxRunner",
     "Predictor",
+    "check_onnx_input_hw",
     "load_model",
     "load_predictor",
     "model_outputs",
@@ -382,9 +383,13 @@ def read_onnx_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     return {p.key: p.value for p in model.metadata_props}
 
 
-def _check_graph_takes(input_shape: tuple[Any, ...], config: InferenceConfig, *,
+def check_onnx_input_hw(input_shape: tuple[Any, ...], config: InferenceConfig, *,
                        file: Any) -> None:
-    """Refuse metadata whose ``input_hw`` the graph's fixed input size cannot take."""
+    """Refuse metadata whose ``input_hw`` the graph's fixed input size cannot take.
+
+    ``input_shape`` is the graph's first input (``OnnxRunner.input_shape``);
+    symbolic (dynamic) sides are not checked.
+    """
     fixed = tuple(input_shape[-2:])
     if len(fixed) == 2 and all(isinstance(v, int) for v in fixed) and \
             fixed != tuple(config.input_hw):
@@ -437,7 +442,7 @@ def load_predictor(
         onnx_providers(device)
         config = read_onnx_config(text)
         runner = OnnxRunner(text, threads=threads, device=device)
-        _check_graph_takes(runner.input_shape, config, file=text)
+        check_onnx_input_hw(runner.input_shape, config, file=text)
         return Predictor(runner, config, source=text)
     device = resolve_device(device)  # before the model is read
     if threads:

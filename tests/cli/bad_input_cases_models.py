@@ -289,6 +289,13 @@ def _(s, d):
     return ["bench", str(d / "m.onnx"), "--backend", "onnx"], "m.onnx: empty file"
 
 
+@case("bench-onnx-input-hw-the-graph-cannot-take")
+def _(s, d):
+    model = onnx_with_config(s, d / "m.onnx", input_hw=[48, 48])
+    return ["bench", str(model), "--backend", "onnx", "--iters", "2"], \
+        "m.onnx: field sonomtl_config.input_hw: input_hw [48, 48] does not match the graph's"
+
+
 @case("bench-onnx-input-hw-huge")
 def _(s, d):
     model = onnx_with_config(s, d / "m.onnx", input_hw=[100000, 100000])
