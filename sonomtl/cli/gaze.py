@@ -152,8 +152,11 @@ def _run_maps(args: argparse.Namespace) -> int:
     from sonomtl.gaze.dataset_maps import write_dataset_attention_maps
 
     _warnings_to_stderr()
-    if not args.sigma_deg > 0 or args.window_ms < 0:
-        raise InputError("--sigma-deg must be > 0 and --window-ms >= 0")
+    if not 0 < args.sigma_deg < 45:  # a visual angle: tan() grows without bound towards 90
+        raise InputError(f"expected a visual angle > 0 and < 45 degrees, got {args.sigma_deg}",
+                         field="--sigma-deg")
+    if not args.window_ms >= 0:
+        raise InputError(f"expected >= 0, got {args.window_ms}", field="--window-ms")
     summary = write_dataset_attention_maps(
         args.dataset, sigma_deg=args.sigma_deg, window_ms=args.window_ms,
         normalise=args.normalise, params=_params(args), out_dir=args.out_dir,

@@ -236,6 +236,18 @@ def _(s, d):
     return ["gaze", "maps", str(s.dataset), "--sigma-deg", "abc"], "argument --sigma-deg"
 
 
+@case("gaze-maps-sigma-of-a-billion-degrees")
+def _(s, d):
+    return ["gaze", "maps", str(s.dataset), "--sigma-deg", "1e9"], \
+        "field --sigma-deg: expected a visual angle > 0 and < 45 degrees, got 1000000000.0"
+
+
+@case("gaze-maps-negative-window")
+def _(s, d):
+    return ["gaze", "maps", str(s.dataset), "--window-ms", "-5"], \
+        "field --window-ms: expected >= 0, got -5.0"
+
+
 @case("gaze-maps-missing-dataset")
 def _(s, d):
     return ["gaze", "maps", str(d / "nope")], "nope"
