@@ -45,12 +45,15 @@ class Limits:
         A width read from checkpoint metadata (``sononet_width``, channels).
     frame_count
         Frames of one video or DICOM file.
+    report_classes
+        Classes of a confusion matrix the report draws.
     """
 
     input_side_px: int = 4096
     image_pixels: int = 8192 * 8192
     network_width: int = 4096
     frame_count: int = 1_000_000
+    report_classes: int = 200
 
 
 LIMITS = Limits()

@@ -74,7 +74,8 @@ def test_check_size_names_the_limit():
 
 def test_the_limits_are_the_documented_ones():
     assert (LIMITS.input_side_px, LIMITS.image_pixels, LIMITS.network_width,
-            LIMITS.frame_count) == (4096, 8192 * 8192, 4096, 1_000_000)
+            LIMITS.frame_count, LIMITS.report_classes) == (4096, 8192 * 8192, 4096, 1_000_000,
+                                                           200)
 
 
 def test_npy_files_are_named_for_what_they_are(tmp_path):

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from sonomtl.errors import InputError
+from sonomtl.untrusted import LIMITS
 
-__all__ = ["check_benchmark_entries", "check_results_sections"]
+__all__ = ["check_benchmark_entries", "check_results_sections", "check_table_digits"]
 
 #: Sections of a results object that, when present, must be JSON objects.
 _OBJECT_SECTIONS = (
@@ -58,6 +59,15 @@ def check_results_sections(results: Mapping[str, Any], file: Path, *, prefix: st
                       f"{prefix}classification.confusion_matrix")
 
 
+def check_table_digits(tables: Mapping[str, Any], file: Path) -> None:
+    """Each experiment table's optional ``digits``: an integer from 0 to 10."""
+    for key, table in tables.items():
+        digits = table.get("digits", 3) if isinstance(table, Mapping) else 3
+        if isinstance(digits, bool) or not isinstance(digits, int) or not 0 <= digits <= 10:
+            raise InputError(f"expected an integer from 0 to 10, got {digits!r}"[:100],
+                             file=file, field=f"tables.{key}.digits")
+
+
 def check_benchmark_entries(entries: list[Any], file: Path) -> None:
     """Each ``benchmark.json`` entry: an object whose numbers are numbers."""
     for k, entry in enumerate(entries):
@@ -82,6 +92,9 @@ def _check_matrix(matrix: Any, size: int | None, file: Path, field: str) -> None
     if not isinstance(matrix, list) or not all(isinstance(row, list) for row in matrix):
         raise InputError("expected a list of rows", file=file, field=field)
     n = len(matrix) if size is None else size
+    if n > LIMITS.report_classes:
+        raise InputError(f"{n} classes; the report draws at most {LIMITS.report_classes} "
+                         "(docs/security.md)", file=file, field=field)
     if len(matrix) != n or any(len(row) != n for row in matrix):
         lengths = [len(row) for row in matrix]
         raise InputError(f"expected a square {n}x{n} matrix (one row and column per label), got "

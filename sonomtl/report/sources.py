@@ -194,9 +194,10 @@ def _check_experiment_schema(results: dict[str, Any], file: Path) -> None:
 
 def _check_sections(results: dict[str, Any], file: Path) -> None:
     """The report's sections of a run's results, and of each model's in an experiment."""
-    from sonomtl.report.schema import check_results_sections
+    from sonomtl.report.schema import check_results_sections, check_table_digits
 
     check_results_sections(results, file)
+    check_table_digits(results.get("tables") or {}, file)
     for name, model in (results.get("models") or {}).items():
         check_results_sections(model, file, prefix=f"models.{name}.")
 

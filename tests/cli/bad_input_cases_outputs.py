@@ -59,6 +59,20 @@ def _(s, d):
     return _report(run, d), "field models.m.classification.confusion_matrix"
 
 
+@case("report-confusion-matrix-of-3000-classes")
+def _(s, d):
+    labels = [f"c{i}" for i in range(3000)]
+    run = results_run(d, {"classification": {"labels": labels,
+                                             "confusion_matrix": [[0] * 3000] * 3000}})
+    return _report(run, d), "3000 classes; the report draws at most 200"
+
+
+@case("report-table-digits-not-a-number")
+def _(s, d):
+    run = results_run(d, {"tables": {"t1": {"columns": ["a"], "rows": [[1]], "digits": "x"}}})
+    return _report(run, d), "field tables.t1.digits: expected an integer from 0 to 10"
+
+
 @case("report-malformed-benchmark-latency")
 def _(s, d):
     run = results_run(d, {"backend": "torch", "latency_ms": "fast"}, name="benchmark.json")
