@@ -8,6 +8,7 @@ when the write succeeded.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import stat
@@ -27,6 +28,8 @@ def atomic_path(target: str | os.PathLike[str], *, suffix: str | None = None) ->
     the format from the file name (``.png``, ``.npy``, ``.onnx``) keep working.
     """
     target = Path(target)
+    if target.is_dir():  # name the target, not the temporary file the rename would fail on
+        raise IsADirectoryError(errno.EISDIR, "is a folder; expected a file", str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=target.suffix if suffix is None else suffix,

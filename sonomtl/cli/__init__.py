@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from sonomtl import __version__
 from sonomtl.errors import InputError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["OneLineParser", "main", "build_parser"]
 
 # Order = order in ``sonomtl --help``.
 _COMMAND_MODULES = (
@@ -31,9 +31,22 @@ _COMMAND_MODULES = (
 )
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line, not a usage dump.
+
+    ``sonomtl data check: error: argument --threads: expected a positive
+    integer, got '-1'`` on stderr, exit status 2; ``--help`` still shows the
+    usage. Sub-command parsers inherit the class.
+    """
+
+    def error(self, message: str):  # type: ignore[override]
+        """Print ``PROG: error: MESSAGE`` on one line and exit with status 2."""
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (all sub-commands registered)."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="sonomtl",
         description="Multi-task deep learning for medical ultrasound (M-SEN, abdominal MTL).",
         formatter_class=argparse.RawDescriptionHelpFormatter,

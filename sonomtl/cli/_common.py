@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-__all__ = ["add_command", "positive_int", "report_failures"]
+__all__ = ["add_command", "out_file", "positive_int", "report_failures"]
 
 
 def add_command(
@@ -25,6 +25,19 @@ def add_command(
         epilog="Examples:\n" + examples.strip("\n"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+
+def out_file(text: str) -> str:
+    """``argparse`` type: a file to write, refused up front when it is an existing folder.
+
+    Without it the command would do its work and then fail on the rename of
+    its temporary file, naming that file instead of ``--out``.
+    """
+    import os
+
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text}: is a folder; expected a file")
+    return text
 
 
 def positive_int(text: str) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sonomtl.cli._common import add_command, positive_int
+from sonomtl.cli._common import add_command, out_file, positive_int
 
 __all__ = ["register"]
 
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="dataset folder (default: the config's data.root)")
     parser.add_argument("--split", choices=("test", "val", "all"), default="test",
                         help="held-out split to score (default: %(default)s)")
-    parser.add_argument("--out", metavar="RESULTS_JSON", default=None,
+    parser.add_argument("--out", metavar="RESULTS_JSON", default=None, type=out_file,
                         help="results file (default: RUN_DIR/results.json); figures/ beside it")
     parser.add_argument("--batch-size", type=positive_int, default=None,
                         help="frames per forward pass (default: the config's)")

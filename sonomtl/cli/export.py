@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sonomtl.cli._common import add_command, positive_int
+from sonomtl.cli._common import add_command, out_file, positive_int
 
 __all__ = ["register"]
 
@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("model", metavar="CHECKPOINT", help="checkpoint, run folder or model name")
     parser.add_argument("--format", choices=("onnx",), default="onnx", help="only onnx")
     parser.add_argument("--dtype", choices=("fp32", "fp16", "int8"), default="fp32")
-    parser.add_argument("--out", required=True, help="output .onnx file")
+    parser.add_argument("--out", required=True, type=out_file, help="output .onnx file")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17)")
     parser.add_argument("--calibration", default=None, metavar="DATASET",
                         help="dataset folder whose frames calibrate int8")

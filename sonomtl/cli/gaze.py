@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sonomtl.cli._common import add_command
+from sonomtl.cli._common import add_command, out_file
 
 __all__ = ["register"]
 
@@ -68,7 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fixations.add_argument("--screen-cm", type=float, nargs=2, required=True, metavar=("W", "H"))
     fixations.add_argument("--distance-cm", type=float, required=True, metavar="D")
     _add_detection_options(fixations)
-    fixations.add_argument("--out", required=True, help="fixation list to write (CSV)")
+    fixations.add_argument("--out", required=True, type=out_file,
+                           help="fixation list to write (CSV)")
     fixations.set_defaults(func=_run_fixations)
 
     maps = add_command(
@@ -154,8 +155,11 @@ def _run_maps(args: argparse.Namespace) -> int:
     from sonomtl.gaze.dataset_maps import write_dataset_attention_maps
 
     _warnings_to_stderr()
-    if not args.sigma_deg > 0 or args.window_ms < 0:
-        raise InputError("--sigma-deg must be > 0 and --window-ms >= 0")
+    if not 0 < args.sigma_deg < 45:  # a visual angle: tan() grows without bound towards 90
+        raise InputError(f"expected a visual angle > 0 and < 45 degrees, got {args.sigma_deg}",
+                         field="--sigma-deg")
+    if not args.window_ms >= 0:
+        raise InputError(f"expected >= 0, got {args.window_ms}", field="--window-ms")
     summary = write_dataset_attention_maps(
         args.dataset, sigma_deg=args.sigma_deg, window_ms=args.window_ms,
         normalise=args.normalise, params=_params(args), out_dir=args.out_dir,

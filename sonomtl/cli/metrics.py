@@ -51,16 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load(path: str):
-    import numpy as np
+    from sonomtl.untrusted import load_npy
 
-    from sonomtl.errors import InputError
-
-    try:
-        return np.load(path, allow_pickle=False, mmap_mode="r")
-    except FileNotFoundError:
-        raise InputError("file not found", file=path) from None
-    except (ValueError, OSError) as error:
-        raise InputError(f"not a readable .npy array ({error})", file=path) from None
+    return load_npy(path, mmap=True)
 
 
 def _saliency(args: argparse.Namespace) -> int:
@@ -91,8 +84,14 @@ def _saliency(args: argparse.Namespace) -> int:
         except (ValueError, TypeError) as error:
             message = str(error)
             named = sorted((message.find(n), n) for n in files if n in message)
-            # "A and B must have the same shape": B is the one that does not fit A
-            culprit = named[-1][1] if "same shape" in message and named else \
+            pair = [n for _, n in named]
+            if "same shape" in message and pair == ["saliency_maps", "fixation_maps"]:
+                # PRED and FIXATIONS disagree: either may be wrong, so name both
+                raise InputError(f"shape {arrays[pair[0]].shape} does not match FIXATIONS "
+                                 f"{files[pair[1]]} {arrays[pair[1]].shape} ({message})",
+                                 file=files[pair[0]]) from None
+            # an optional map that does not fit PRED and FIXATIONS (which agree) is named
+            culprit = pair[-1] if "same shape" in message and pair else \
                 next((n for n in files if message.startswith(n)), "saliency_maps")
             raise InputError(message, file=files[culprit]) from None
     for warning in caught:

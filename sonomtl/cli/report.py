@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sonomtl.cli._common import add_command
+from sonomtl.cli._common import add_command, out_file
 
 __all__ = ["register"]
 
@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="RUN_OR_EXPERIMENT_DIR",
         help="run or experiment folders, one report section each",
     )
-    parser.add_argument("--out", required=True, metavar="HTML", help="the HTML file to write")
+    parser.add_argument("--out", required=True, metavar="HTML", type=out_file,
+                        help="the HTML file to write")
     parser.add_argument(
         "--title", default="sonomtl report", help="report title (default: %(default)s)"
     )

@@ -52,7 +52,7 @@ def _classify(args: argparse.Namespace) -> int:
 
     from sonomtl.cli._common import report_failures
     from sonomtl.errors import InputError
-    from sonomtl.models.sononet_classify import iter_classify_images, parse_crop
+    from sonomtl.inference.sononet_classify import iter_classify_images, parse_crop
 
     failures = []
     for outcome in iter_classify_images(args.images, weights=args.weights,

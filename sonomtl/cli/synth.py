@@ -126,8 +126,11 @@ def _abdominal(args: argparse.Namespace) -> int:
 
     images = args.images or (33 if args.quick else 1100)
     input_size = args.input_size or (256 if args.quick else 512)
-    if input_size < 64:
-        raise InputError("--input-size must be at least 64", field="--input-size")
+    from sonomtl.untrusted import LIMITS
+
+    if not 64 <= input_size <= LIMITS.input_side_px:
+        raise InputError(f"--input-size must be between 64 and {LIMITS.input_side_px}, got "
+                         f"{input_size}", field="--input-size")
     prepare_output_folder(args.out, DATASET_OUTPUTS, overwrite=args.overwrite)
     out = generate_abdominal(args.out, images=images, seed=args.seed, input_size=input_size)
     print(out)

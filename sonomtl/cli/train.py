@@ -73,6 +73,12 @@ def _run(args: argparse.Namespace) -> int:
     except NonFiniteLossError as error:
         print(f"sonomtl: training stopped: {error}", file=sys.stderr)
         return 1
+    except InputError as error:
+        if error.file is not None or error.field is None:
+            raise
+        # a config value refused deep in the task: name the config it came from
+        source = args.config or f"{args.resume}/config.yaml"
+        raise InputError(error.message, file=source, row=error.row, field=error.field) from None
     if result.rank == 0:
         shown = ", ".join(
             f"{k}={v:.4g}" for k, v in sorted(result.metrics.items()) if k.startswith("val/")

@@ -109,6 +109,7 @@ def check_dataset(folder: str | os.PathLike[str], *,
             if not (folder / log).is_file():
                 problems.append(Problem("error", f"gaze log of sequence {sequence!r} not found",
                                         str(folder / log), field=f"gaze.logs.{sequence}"))
+    problems += _check_duplicates(records, manifest)
     checker = _FileChecker(folder, manifest, decode=decode)
     for record in records:
         problems += checker.check(record, spec)
@@ -120,6 +121,25 @@ def check_dataset(folder: str | os.PathLike[str], *,
         labels[key] = labels.get(key, 0) + 1
     return CheckReport(str(folder), len(records), len({r.subject for r in records}), labels,
                        tuple(problems))
+
+
+def _check_duplicates(records: Sequence[Any], manifest: Path) -> list[Problem]:
+    """Rows identical to an earlier row in every column (the frame would count twice)."""
+    import json
+
+    from sonomtl.data.manifest import record_to_row
+
+    first: dict[str, int] = {}
+    problems = []
+    for record in records:
+        key = json.dumps(record_to_row(record), sort_keys=True, default=str)
+        if key in first:
+            problems.append(Problem("error", f"duplicate of row {first[key]}: the same row "
+                                    "listed twice", str(manifest), record.row,
+                                    "image" if record.image is not None else "video"))
+        else:
+            first[key] = record.row
+    return problems
 
 
 def _check_splits(splits: Any, records: Sequence[Any]) -> list[Problem]:
@@ -142,6 +162,7 @@ class _FileChecker:
     def __init__(self, folder: Path, manifest: Path, *, decode: bool) -> None:
         self.folder, self.manifest, self.decode = folder, manifest, decode
         self.sources: dict[str, Any] = {}
+        self.crop_misfits: set[tuple[int, ...]] = set()  # frame sizes the crop was refused on
 
     def _source(self, name: str) -> Any:
         """Opened DICOM/video metadata, or the InputError that opening raised."""
@@ -198,6 +219,13 @@ class _FileChecker:
         except InputError as error:
             field_name = "frame" if error.field == "frame" else source_field
             problems.append(Problem("error", error.message, error.file, row, field_name))
+        if hw is not None and isinstance(spec.crop, tuple) and (
+                spec.crop[1] > hw[0] or spec.crop[3] > hw[1]) and hw not in self.crop_misfits:
+            self.crop_misfits.add(hw)  # once per frame size, not once per frame
+            problems.append(Problem(
+                "error", f"frame is {hw[1]}x{hw[0]} (width x height); dataset.yaml crop "
+                f"{list(spec.crop)} needs at least {spec.crop[3]}x{spec.crop[1]}",
+                str(self.folder / record.source), row, source_field))
         if record.attention is not None:
             path = self.folder / record.attention
             try:

@@ -324,9 +324,12 @@ class UltrasoundDataset:
                                           spacing_mm=spacing,
                                           target_spacing_mm=spec.target_spacing_mm)
         except ValueError as error:
-            raise InputError(f"cannot preprocess a {image.shape[1]}x{image.shape[0]} frame: "
-                             f"{error}", file=self.root / "dataset.yaml", row=record.row,
-                             field="crop") from None
+            shown = list(crop) if isinstance(crop, tuple) else crop
+            raise InputError(f"frame is {image.shape[1]}x{image.shape[0]} (width x height); "
+                             f"dataset.yaml crop {shown} and input_size {list(spec.input_size)} "
+                             f"do not fit it: {error}", file=self.root / record.source,
+                             row=record.row,
+                             field="image" if record.image is not None else "video") from None
         dataset_ops = len(pipeline.ops)
         if pipeline.output_hw != self.input_hw:
             pipeline = Pipeline(pipeline.ops + (Resize(pipeline.output_hw, self.input_hw),))

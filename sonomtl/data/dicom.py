@@ -243,6 +243,13 @@ def _interpret_header(path: Path, ds: Any, *, trust_out_of_frame_regions: bool) 
     if n_frames < 1:
         raise InputError(f"expected at least 1 frame, got {n_frames}", file=path,
                          field="NumberOfFrames")
+    from sonomtl.untrusted import LIMITS, check_size
+
+    check_size(n_frames, LIMITS.frame_count, file=path, field="NumberOfFrames")
+    if rows * cols > LIMITS.image_pixels:
+        raise InputError(f"image too large: {cols}x{rows} pixels a frame; at most "
+                         f"{LIMITS.image_pixels} are read (docs/security.md)", file=path,
+                         field="Rows")
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
     regions = tuple(_region(r) for r in ds.get("SequenceOfUltrasoundRegions", []) or [])
     tissue = [r for r in regions if r.spatial_format == 1 and r.spacing_mm is not None]

@@ -48,6 +48,7 @@ __all__ = [
     "read_dicom",
     "read_frame",
     "read_image",
+    "open_image",
     "read_video_frame",
     "video_info",
 ]
@@ -77,10 +78,10 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise InputError("image file not found", file=path)
     if _looks_like_dicom(path):
         return read_dicom(path).frame(0)
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             img.load()
             mode = img.mode
             if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
@@ -99,12 +100,44 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
             return grey_from_array(np.asarray(img.convert("RGB")), max_value=255.0)
     except InputError:
         raise
-    except Image.DecompressionBombError as error:  # a header claiming a huge image
-        raise InputError(f"image too large to decode safely: {one_line(error)}",
+    except UnidentifiedImageError:
+        raise InputError("cannot read image (corrupt, truncated or not an image)",
                          file=path) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except (OSError, SyntaxError, ValueError, MemoryError) as error:
         raise InputError(f"cannot read image (corrupt, truncated or not an image): "
                          f"{one_line(error)}", file=path) from None
+
+
+def open_image(path: Path) -> Any:
+    """``PIL.Image.open`` refusing, from the header alone, images over ``LIMITS.image_pixels``.
+
+    The one guarded entry point for decoding image files: PIL's
+    decompression-bomb error and warning become an InputError naming the
+    file; nothing is decoded before the size is known to be in bounds. A file
+    PIL cannot identify raises PIL's own ``UnidentifiedImageError`` (an
+    ``OSError``), for the caller to word.
+    """
+    import warnings
+
+    from PIL import Image
+
+    from sonomtl.untrusted import LIMITS
+
+    try:
+        with warnings.catch_warnings():  # Pillow warns before failing on damaged files
+            warnings.simplefilter("ignore")
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(f"image too large (a decompression bomb?): over "
+                         f"{LIMITS.image_pixels} pixels, the most that is read "
+                         "(docs/security.md)", file=path) from None
+    width, height = image.size
+    if width * height > LIMITS.image_pixels:
+        image.close()
+        raise InputError(f"image too large: {width}x{height} pixels; at most "
+                         f"{LIMITS.image_pixels} are read (docs/security.md)", file=path)
+    return image
 
 
 def read_attention(path: str | os.PathLike[str]) -> np.ndarray:
@@ -116,19 +149,14 @@ def read_attention(path: str | os.PathLike[str]) -> np.ndarray:
     path = Path(path)
     if path.suffix.lower() != ".npy":
         image = read_image(path)
-        from PIL import Image
-
-        with Image.open(path) as handle:
+        with open_image(path) as handle:
             floating = handle.mode == "F"
         return image if floating else image / np.float32(255.0)
     if not path.is_file():
         raise InputError("attention map not found", file=path)
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
-        raise InputError(f"cannot read .npy attention map: {one_line(error)}",
-                         file=path) from None
-    array = np.squeeze(array)
+    from sonomtl.untrusted import load_npy
+
+    array = np.squeeze(load_npy(path))
     if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
         raise InputError(f"expected a numeric 2-D map, got shape {array.shape} of "
                          f"{array.dtype}", file=path)
@@ -173,6 +201,13 @@ def _open_video(path: Path) -> Any:
     if not container.streams.video:
         container.close()
         raise InputError("file holds no video stream", file=path)
+    from sonomtl.untrusted import LIMITS
+
+    context = container.streams.video[0].codec_context
+    if (context.width or 0) * (context.height or 0) > LIMITS.image_pixels:
+        container.close()
+        raise InputError(f"image too large: {context.width}x{context.height} pixels a frame; at "
+                         f"most {LIMITS.image_pixels} are read (docs/security.md)", file=path)
     return container
 
 

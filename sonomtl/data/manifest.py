@@ -108,12 +108,25 @@ def read_manifest(folder_or_file: str | os.PathLike[str], spec: DatasetSpec, *,
         if values is None:
             continue
         try:
-            records.append(parse_row(values, row_number=i + 2, spec=spec, file=path))
+            record = parse_row(values, row_number=i + 2, spec=spec, file=path)
+            _check_paths_inside(record, path, allow_external=spec.allow_external_paths)
+            records.append(record)
         except InputError as error:
             if problems is None:
                 raise
             problems.append(error)
     return records
+
+
+def _check_paths_inside(record: FrameRecord, manifest: Path, *, allow_external: bool) -> None:
+    """Refuse a row whose image, video or attention path leaves the dataset folder."""
+    from sonomtl.untrusted import resolve_inside
+
+    for key in ("image", "video", "attention"):
+        value = getattr(record, key)
+        if value is not None:
+            resolve_inside(manifest.parent, value, file=manifest, row=record.row, field=key,
+                           allow_external=allow_external)
 
 
 def load_dataset(folder: str | os.PathLike[str]) -> tuple[DatasetSpec, list[FrameRecord]]:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from sonomtl.errors import InputError, one_line
+from sonomtl.untrusted import check_input_hw, resolve_inside
 
 __all__ = [
     "BACKGROUND_CLASS_NAMES",
@@ -103,6 +104,7 @@ class DatasetSpec:
     format_version: int = FORMAT_VERSION
     description: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    allow_external_paths: bool = False
 
     def __post_init__(self) -> None:
         # Lists given from Python become tuples, so equality survives a round trip.
@@ -194,6 +196,8 @@ class DatasetSpec:
             out["description"] = self.description
         if self.metadata:
             out["metadata"] = dict(self.metadata)
+        if self.allow_external_paths:
+            out["allow_external_paths"] = True
         return out
 
 
@@ -220,7 +224,19 @@ def load_spec(path_or_folder: str | os.PathLike[str]) -> DatasetSpec:
         data = load_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise InputError(f"not valid YAML: {one_line(error)}", file=path) from None
-    return spec_from_dict(data, file=path)
+    spec = spec_from_dict(data, file=path)
+    if spec.gaze is not None:  # every log inside the folder unless allowed otherwise
+        for sequence, log in spec.gaze.logs.items():
+            resolve_inside(path.parent, log, file=path, field=f"gaze.logs.{sequence}",
+                           allow_external=spec.allow_external_paths)
+    return spec
+
+
+def _flag(value: Any, key: str, file: Any) -> bool:
+    """A YAML boolean (``true``/``false``), nothing else."""
+    if not isinstance(value, bool):
+        raise InputError(f"expected true or false, got {value!r}", file=file, field=key)
+    return value
 
 
 def spec_from_dict(data: Any, *, file: str | os.PathLike[str] | None = None) -> DatasetSpec:
@@ -297,6 +313,8 @@ def spec_from_dict(data: Any, *, file: str | os.PathLike[str] | None = None) -> 
         format_version=version,
         description=p.string(data.get("description") or "", "description", allow_empty=True),
         metadata=dict(metadata),
+        allow_external_paths=_flag(data.get("allow_external_paths", False),
+                                   "allow_external_paths", file),
     )
     try:
         return DatasetSpec(**spec_args)
@@ -348,9 +366,7 @@ def _check_spec(v: dict[str, Any], *, file: Any) -> None:
             fail(f"a {m.type} takes {MEASUREMENT_TYPES[m.type]} landmarks, got "
                  f"{len(m.landmarks)}", f"{key}.landmarks")
         known(m.landmarks, f"{key}.landmarks")
-    rows, cols = v["input_size"]
-    if rows <= 0 or cols <= 0:
-        fail(f"expected positive (rows, cols), got {list(v['input_size'])}", "input_size")
+    check_input_hw(v["input_size"], file=file, field="input_size")
     for key in ("target_spacing_mm", "frame_rate_hz"):
         if v[key] is not None and not (math.isfinite(v[key]) and v[key] > 0):
             fail(f"expected a positive number or null, got {v[key]}", key)

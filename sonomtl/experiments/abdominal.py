@@ -185,9 +185,10 @@ def _read_raw(path: Path) -> dict[str, Any]:
         raise InputError("config file not found", file=path)
     try:
         raw = load_yaml(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise InputError(f"not a YAML config: {' '.join(str(error).split())[:200]}",
-                         file=path) from None
+    except UnicodeDecodeError as error:
+        raise InputError(f"not UTF-8 text ({error.reason})", file=path) from None
+    except yaml.YAMLError as error:
+        raise InputError(f"invalid YAML: {' '.join(str(error).split())}", file=path) from None
     if not isinstance(raw, dict):
         raise InputError("a config must be a mapping of keys to values", file=path)
     return raw
@@ -295,6 +296,8 @@ def run_abdominal_experiment(
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
     started = time.perf_counter()
     data, out = Path(data), Path(out)
+    for path in (configs or {}).values():  # the user's own files first, each named if bad
+        _read_raw(Path(path))
     spec, records = load_dataset(data)
     if not spec.landmark_tasks:
         raise InputError("dataset.yaml defines no landmark_tasks", file=data / "dataset.yaml",

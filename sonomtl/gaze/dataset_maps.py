@@ -184,10 +184,18 @@ def _sequence_maps(folder: Path, spec, geometry: ScreenGeometry, sequence: str, 
         if crop == "auto":  # found as the data layer finds it: overlays blanked first
             crop = auto_sector_box(mask_rectangles(image, spec.mask_rects)
                                    if spec.mask_rects else image)
-        pipeline = plan_preprocessing(
-            image.shape[:2], input_hw=spec.input_size, crop_box_rc=crop,
-            spacing_mm=spacing, target_spacing_mm=spec.target_spacing_mm,
-        )
+        try:
+            pipeline = plan_preprocessing(
+                image.shape[:2], input_hw=spec.input_size, crop_box_rc=crop,
+                spacing_mm=spacing, target_spacing_mm=spec.target_spacing_mm,
+            )
+        except ValueError as error:  # the frame, not dataset.yaml, is named
+            raise InputError(
+                f"frame is {image.shape[1]}x{image.shape[0]} (width x height); dataset.yaml "
+                f"crop {list(crop) if isinstance(crop, tuple) else crop} and input_size "
+                f"{list(spec.input_size)} do not fit it: {error}",
+                file=folder / record.source, row=record.row,
+                field="image" if record.image is not None else "video") from None
         rows, cols = image.shape[:2]
         rect = setup.image_rect_px
         in_frame = screen_to_frame(centroids[indices], image_rect_px=rect,

@@ -322,6 +322,11 @@ def score_dataset_fixations(
                              file=root / "dataset.yaml", field="metadata.gaze_fixations")
         samples = read_gaze_log(root / setup.logs[sequence], format=setup.format)
         detected = detect_fixations(samples, geometry=geometry, params=params)
-        truth = read_fixations_csv(root / truth_files[sequence])
+        from sonomtl.untrusted import resolve_inside
+
+        truth = read_fixations_csv(resolve_inside(
+            root, str(truth_files[sequence]), file=root / "dataset.yaml",
+            field=f"metadata.gaze_fixations.{sequence}",
+            allow_external=spec.allow_external_paths))
         scores[sequence] = score_fixations(detected, truth, geometry=geometry)
     return scores

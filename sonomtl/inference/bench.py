@@ -128,7 +128,13 @@ def _bench(text: str, *, backend: str, dtype: str, batch: int, threads: int | No
 
     import torch
 
-    from sonomtl.inference.predictor import OnnxRunner, TorchRunner, load_model, read_onnx_config
+    from sonomtl.inference.predictor import (
+        OnnxRunner,
+        TorchRunner,
+        check_onnx_input_hw,
+        load_model,
+        read_onnx_config,
+    )
 
     result: dict[str, Any] = {"model": text, "backend": backend, "dtype": dtype,
                               "device": _device_name(torch_device, device),
@@ -151,7 +157,10 @@ def _bench(text: str, *, backend: str, dtype: str, batch: int, threads: int | No
         else:
             module, config, _ = load_model(text)
             if input_hw is not None:
-                config = dataclasses.replace(config, input_hw=tuple(int(v) for v in input_hw))
+                from sonomtl.untrusted import check_input_hw
+
+                config = dataclasses.replace(config, input_hw=check_input_hw(
+                    list(input_hw), file=None, field="--input-size"))
             if backend == "torch":
                 runner: Any = TorchRunner(module, output_names=config.outputs,
                                           device=torch_device, dtype=dtype)
@@ -168,6 +177,7 @@ def _bench(text: str, *, backend: str, dtype: str, batch: int, threads: int | No
                 export_onnx(module, config, onnx_path, dtype=dtype, calibration=frames)
         if backend == "onnx":
             runner = OnnxRunner(onnx_path, threads=threads, device=device)
+            check_onnx_input_hw(runner.input_shape, config, file=onnx_path)
             result["parameters"], result["size_mb"] = onnx_model_size(onnx_path)
         rng = np.random.default_rng(0)
         data = rng.normal(0, 1, (batch, config.in_chans, *config.input_hw)).astype(np.float32)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from sonomtl.errors import InputError
+from sonomtl.untrusted import LIMITS
 
 __all__ = [
     "KINDS",
@@ -65,7 +66,8 @@ class InferenceConfig:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
         fix = object.__setattr__
-        fix(self, "input_hw", _sizes(self.input_hw, "input_hw", count=2, minimum=1))
+        fix(self, "input_hw", _sizes(self.input_hw, "input_hw", count=2, minimum=1,
+                                     maximum=LIMITS.input_side_px))
         fix(self, "outputs", tuple(self.outputs))
         if self.crop not in (None, "auto"):
             fix(self, "crop", _sizes(self.crop, "crop", count=4, minimum=0))
@@ -109,8 +111,9 @@ class InferenceConfig:
             raise InputError(f"malformed sonomtl inference config: {error}", file=file) from None
 
 
-def _sizes(values: Any, name: str, *, count: int, minimum: int) -> tuple[int, ...]:
-    """``values`` as ``count`` integers >= ``minimum``; ``ValueError`` naming ``name`` if not."""
+def _sizes(values: Any, name: str, *, count: int, minimum: int,
+           maximum: int | None = None) -> tuple[int, ...]:
+    """``values`` as ``count`` integers in ``[minimum, maximum]``; ValueError naming ``name``."""
     try:
         out = tuple(int(v) for v in values)
         exact = all(float(v) == int(v) for v in values)
@@ -118,6 +121,9 @@ def _sizes(values: Any, name: str, *, count: int, minimum: int) -> tuple[int, ..
         out, exact = (), False
     if len(out) != count or not exact or min(out) < minimum:
         raise ValueError(f"{name} must be {count} integers >= {minimum}, got {values!r}")
+    if maximum is not None and max(out) > maximum:
+        raise ValueError(f"{name} must be {count} integers <= {maximum} (docs/security.md: "
+                         f"limits), got {values!r}")
     return out
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "TorchRunner",
     "OnnxRunner",
     "Predictor",
+    "check_onnx_input_hw",
     "load_model",
     "load_predictor",
     "model_outputs",
@@ -365,12 +366,34 @@ def read_onnx_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     """An ONNX file's ``metadata_props`` (``sonomtl_config``, ``sonomtl_dtype``, ...)."""
     import onnx
 
+    if not os.path.isfile(path):
+        raise InputError("ONNX file not found" if not os.path.exists(path) else
+                         "not a regular file; expected an ONNX model", file=path)
+    if os.path.getsize(path) == 0:
+        raise InputError("empty file; expected an ONNX model", file=path)
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as error:  # protobuf decode errors have several types
         raise InputError(f"cannot read as an ONNX model ({' '.join(str(error).split())[:200]})",
                          file=path) from None
+    if not model.graph.node:
+        raise InputError("cannot read as an ONNX model (no graph in it)", file=path)
     return {p.key: p.value for p in model.metadata_props}
+
+
+def check_onnx_input_hw(input_shape: tuple[Any, ...], config: InferenceConfig, *,
+                       file: Any) -> None:
+    """Refuse metadata whose ``input_hw`` the graph's fixed input size cannot take.
+
+    ``input_shape`` is the graph's first input (``OnnxRunner.input_shape``);
+    symbolic (dynamic) sides are not checked.
+    """
+    fixed = tuple(input_shape[-2:])
+    if len(fixed) == 2 and all(isinstance(v, int) for v in fixed) and \
+            fixed != tuple(config.input_hw):
+        raise InputError(f"input_hw {list(config.input_hw)} does not match the graph's input "
+                         f"{fixed[0]}x{fixed[1]} (rows x cols); the metadata was edited",
+                         file=file, field=f"{ONNX_CONFIG_KEY}.input_hw")
 
 
 def read_onnx_config(path: str | os.PathLike[str]) -> InferenceConfig:
@@ -417,7 +440,9 @@ def load_predictor(
                              "--dtype is for the torch backend", field="--dtype")
         onnx_providers(device)
         config = read_onnx_config(text)
-        return Predictor(OnnxRunner(text, threads=threads, device=device), config, source=text)
+        runner = OnnxRunner(text, threads=threads, device=device)
+        check_onnx_input_hw(runner.input_shape, config, file=text)
+        return Predictor(runner, config, source=text)
     device = resolve_device(device)  # before the model is read
     module, config, _ = load_model(text)
     runner = TorchRunner(module, output_names=config.outputs, device=device, dtype=dtype,

@@ -67,7 +67,9 @@ def source_kind(path: str | os.PathLike[str]) -> str:
     images, dicoms, videos = _suffixes()
     suffix = path.suffix.lower()
     if not path.is_file():
-        raise InputError("input file not found", file=path)
+        raise InputError("not a regular file (a device, folder or pipe); expected an image, "
+                         "DICOM or video file" if path.exists() else "input file not found",
+                         file=path)
     if suffix in dicoms or (suffix not in images + videos and is_dicom(path)):
         return "dicom"
     if suffix in images:

@@ -119,11 +119,29 @@ def _check_modules(metadata: Mapping[str, Any], weights: Any) -> None:
             raise InputError(f"model {spec['model']!r} is not a registered model; a checkpoint "
                              "rebuilds registered models only", file=weights,
                              field=f"modules.{name}.model")
+        _check_kwarg_sizes(spec.get("kwargs") or {}, weights, f"modules.{name}.kwargs")
     task = metadata.get("task") or {}
     if not isinstance(task, dict) or not isinstance(task.get("params") or {}, dict):
         raise InputError("expected {name, params: {...}}", file=weights, field="task")
     if not isinstance(metadata.get("preprocessing") or {}, dict):
         raise InputError("expected a JSON object", file=weights, field="preprocessing")
+
+
+def _check_kwarg_sizes(value: Any, weights: Any, key: str) -> None:
+    """Refuse any number in a module's kwargs over ``LIMITS.network_width`` (widths, channels,
+    classes, kernel sizes, input sizes), before a network of that size is allocated."""
+    from sonomtl.untrusted import LIMITS
+
+    if isinstance(value, dict):
+        for name, item in value.items():
+            _check_kwarg_sizes(item, weights, f"{key}.{name}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_kwarg_sizes(item, weights, f"{key}[{i}]")
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and not (
+            abs(value) <= LIMITS.network_width):
+        raise InputError(f"expected at most {LIMITS.network_width}, got {value!r} "
+                         "(docs/security.md: limits)", file=weights, field=key)
 
 
 def load_weights(weights: str | os.PathLike[str], modules: Mapping[str, nn.Module]) -> None:
@@ -134,6 +152,18 @@ def load_weights(weights: str | os.PathLike[str], modules: Mapping[str, nn.Modul
     for name, module in modules.items():
         prefix = f"{name}."
         sub = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        expected = module.state_dict()
+        for key in sorted(set(expected) | set(sub)):  # one line naming the first bad tensor
+            if key not in sub:
+                raise InputError(f"the weights do not fit the model: tensor {prefix}{key} is "
+                                 "missing", file=weights)
+            if key not in expected:
+                raise InputError(f"the weights do not fit the model: tensor {prefix}{key} is "
+                                 "not part of it", file=weights)
+            if tuple(sub[key].shape) != tuple(expected[key].shape):
+                raise InputError(f"the weights do not fit the model: tensor {prefix}{key} has "
+                                 f"shape {list(sub[key].shape)}, the model expects "
+                                 f"{list(expected[key].shape)}", file=weights)
         module.load_state_dict(sub, strict=True)
 
 
@@ -187,6 +217,8 @@ def load_checkpoint_module(
         module = build_model(specs[name]["model"], **kwargs)
         part = "the weights"
         load_weights(weights, {name: module})
+    except InputError:
+        raise
     except (TypeError, ValueError, KeyError, RuntimeError) as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise InputError(f"cannot rebuild {part} from the checkpoint: {first}",

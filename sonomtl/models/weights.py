@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -65,21 +64,21 @@ def read_lasagne_npz(path: str | os.PathLike[str]) -> list[np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise InputError("weights file not found", file=path)
+    from sonomtl.untrusted import load_npz
+
+    archive = load_npz(path)
+    names = list(archive)
+    expected = [f"arr_{i}" for i in range(len(names))]
+    if sorted(names) != sorted(expected):
+        raise InputError(
+            f"not a Lasagne parameter file: expected arrays arr_0..arr_{len(names) - 1}, "
+            f"found {names[:5]}",
+            file=path,
+        )
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            names = list(archive.files)
-            expected = [f"arr_{i}" for i in range(len(names))]
-            if sorted(names) != sorted(expected):
-                raise InputError(
-                    f"not a Lasagne parameter file: expected arrays arr_0..arr_{len(names) - 1}, "
-                    f"found {names[:5]}",
-                    file=path,
-                )
-            return [np.asarray(archive[name], dtype=np.float32) for name in expected]
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        if isinstance(error, InputError):
-            raise
-        raise InputError(f"cannot read as a numpy .npz archive ({error})", file=path) from None
+        return [np.asarray(archive[name], dtype=np.float32) for name in expected]
+    except (TypeError, ValueError) as error:
+        raise InputError(f"not a Lasagne parameter file: {error}", file=path) from None
 
 
 def lasagne_sononet_config(arrays: list[np.ndarray]) -> dict[str, int]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sonomtl.errors import InputError
+from sonomtl.untrusted import resolve_inside
 
 __all__ = [
     "AttentionExamples",
@@ -139,6 +140,7 @@ def load_source(path: str | os.PathLike[str], *, _depth: int = 0) -> ReportSourc
                 file=folder / "results.json",
             )
         _check_experiment_schema(results, folder / "results.json")
+        _check_sections(results, folder / "results.json")
     source = ReportSource(path=folder, kind="experiment" if _is_experiment(results) else "run")
     source.results = results
     if (folder / "config.yaml").is_file():
@@ -155,7 +157,8 @@ def load_source(path: str | os.PathLike[str], *, _depth: int = 0) -> ReportSourc
         source.landmark_examples, used = read_landmark_examples(figures / LANDMARK_EXAMPLES_FILE)
     if figures.is_dir():
         source.extra_figures = sorted(
-            p for p in figures.iterdir() if p.suffix.lower() == ".png" and p.resolve() not in used
+            resolve_inside(folder, p.relative_to(folder), file=p, field=None, hint="")
+            for p in figures.iterdir() if p.suffix.lower() == ".png" and p.resolve() not in used
         )
     if source.kind == "experiment" and _depth == 0:
         for child in sorted(p for p in folder.iterdir() if p.is_dir() and p.name != "figures"):
@@ -187,6 +190,16 @@ def _check_experiment_schema(results: dict[str, Any], file: Path) -> None:
                     file=file,
                     field=where,
                 )
+
+
+def _check_sections(results: dict[str, Any], file: Path) -> None:
+    """The report's sections of a run's results, and of each model's in an experiment."""
+    from sonomtl.report.schema import check_results_sections, check_table_digits
+
+    check_results_sections(results, file)
+    check_table_digits(results.get("tables") or {}, file)
+    for name, model in (results.get("models") or {}).items():
+        check_results_sections(model, file, prefix=f"models.{name}.")
 
 
 def read_metrics_table(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -248,6 +261,9 @@ def _read_benchmark(path: Path) -> list[dict[str, Any]]:
     entries = data if isinstance(data, list) else [data]
     if not all(isinstance(entry, dict) for entry in entries):
         raise InputError("expected an object or a list of objects (one per backend)", file=path)
+    from sonomtl.report.schema import check_benchmark_entries
+
+    check_benchmark_entries(entries, path)
     return entries
 
 
@@ -257,16 +273,11 @@ def read_attention_examples(path: str | os.PathLike[str]) -> AttentionExamples:
 
     Loaded with ``allow_pickle=False``.
     """
-    import numpy as np
+
+    from sonomtl.untrusted import load_npz
 
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except (OSError, ValueError) as error:
-        raise InputError(
-            f"not a readable npz without pickled objects ({error})", file=path
-        ) from None
+    arrays = load_npz(path)
     for name in ("frames", "ground_truth", "predictions", "model_names"):
         if name not in arrays:
             raise InputError("missing array", file=path, field=name)
@@ -322,23 +333,30 @@ def read_landmark_examples(path: str | os.PathLike[str]) -> tuple[list[LandmarkE
         raise InputError('expected {"examples": [...]} or a list of examples', file=path)
     examples, used = [], set()
     drawn = data.get("figure") if isinstance(data, dict) else None
-    if isinstance(drawn, str) and (path.parent / drawn).is_file():
-        used.add((path.parent / drawn).resolve())  # the same examples as one PNG: not twice
+    run_folder = path.parent.parent  # figures/landmark_examples.json: paths stay in the run
+    if isinstance(drawn, str):
+        drawn_path = resolve_inside(path.parent, drawn, file=path, field="figure", hint="")
+        if drawn_path.is_file():
+            used.add(drawn_path.resolve())  # the same examples as one PNG: not twice
     for k, entry in enumerate(entries):
         where = f"examples[{k}]"
         if not isinstance(entry, dict) or not isinstance(entry.get("image"), str):
             raise InputError("expected an object with an 'image' path", file=path, field=where)
         image_path = path.parent / entry["image"]
+        resolve_inside(run_folder, os.path.join(path.parent.name, entry["image"]), file=path,
+                       field=f"{where}.image", hint="")
         if not image_path.is_file():
             raise InputError(f"image not found: {image_path}", file=path, field=f"{where}.image")
         used.add(image_path.resolve())
         if image_path.suffix.lower() == ".npy":
-            image = np.load(image_path, allow_pickle=False)
+            from sonomtl.untrusted import load_npy
+
+            image = np.asarray(load_npy(image_path))
         else:
-            from PIL import Image
+            from sonomtl.data.io import open_image
 
             try:
-                with Image.open(image_path) as handle:
+                with open_image(image_path) as handle:
                     image = np.asarray(handle.convert("L"))
             except OSError as error:
                 raise InputError(f"unreadable image ({error})", file=image_path) from None

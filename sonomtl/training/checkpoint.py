@@ -163,11 +163,18 @@ def load_training_state(paths: CheckpointPaths) -> dict[str, Any]:
     A damaged file, or one holding anything but tensors and plain containers
     (which ``weights_only`` refuses to unpickle), raises :class:`InputError`.
     """
+    import warnings
+
     try:
-        return torch.load(paths.state, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing
+            warnings.simplefilter("ignore")
+            return torch.load(paths.state, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises UnpicklingError, EOFError, RuntimeError, ...
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputError(f"cannot read the training state: {first}", file=paths.state) from None
+        # torch's own text suggests weights_only=False, i.e. unpickling: never repeated here
+        reason = ("it holds Python objects other than tensors and plain containers, which "
+                  "are never unpickled" if "weights only" in str(error).lower()
+                  else f"damaged or truncated ({type(error).__name__})")
+        raise InputError(f"cannot read the training state: {reason}", file=paths.state) from None
 
 
 def load_checkpoint_modules(
@@ -218,6 +225,8 @@ def load_checkpoint_modules(
                              if task is not None else build_named_model(model, kwargs))
         part = "the weights"
         load_weights(weights, modules)
+    except InputError:
+        raise
     except (TypeError, ValueError, KeyError, RuntimeError) as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise InputError(f"cannot rebuild {part} from the checkpoint: {first}",

@@ -62,6 +62,7 @@ from sonomtl.data.spec import is_background_class
 from sonomtl.errors import InputError
 from sonomtl.losses.saliency import SaliencyLossKind, saliency_loss
 from sonomtl.training.tasks import Task, TaskDatasets
+from sonomtl.untrusted import LIMITS
 
 __all__ = [
     "MSEN_VARIANTS",
@@ -201,8 +202,10 @@ class MSENFrames(Dataset):
         self.indices = np.asarray(indices, dtype=np.int64).reshape(-1)
         self.map_hw = tuple(int(v) for v in spec.input_size)
         self.input_hw = self.map_hw if input_hw is None else tuple(int(v) for v in input_hw)
-        if len(self.input_hw) != 2 or min(self.input_hw) < 16:
-            raise ValueError(f"input_hw: expected (rows, cols) of at least 16, got {input_hw!r}")
+        if len(self.input_hw) != 2 or not 16 <= min(self.input_hw) <= max(
+                self.input_hw) <= LIMITS.input_side_px:
+            raise InputError(f"expected [rows, cols] between 16 and {LIMITS.input_side_px} px, "
+                             f"got {list(self.input_hw)!r}", field="data.params.input_hw")
         joint = RandJointAugment(flip_prob=flip_prob, rotate_deg=rotate_deg) if augment else None
         self.frames = UltrasoundDataset((self.root, spec, self.records), indices=self.indices,
                                         augment=joint, input_hw=self.input_hw,

@@ -103,8 +103,9 @@ def test_shape_mismatch_names_the_file_and_exits_2(arrays, tmp_path, capsys):
     assert main(["metrics", "saliency", str(paths["pred"]), str(tmp_path / "small.npy")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
-    # the file that does not fit the predictions is named, not the predictions
-    assert "small.npy: saliency_maps and fixation_maps must have the same shape" in err
+    # either file may be the wrong one: both are named, with their shapes
+    assert f"{paths['pred']}: shape " in err and "small.npy (4, 12, 15)" in err
+    assert "saliency_maps and fixation_maps must have the same shape" in err
     np.save(tmp_path / "small_att.npy", np.zeros((4, 12, 15)))
     assert main(["metrics", "saliency", str(paths["pred"]), str(paths["fix"]),
                  "--attention", str(tmp_path / "small_att.npy")]) == 2
@@ -118,7 +119,9 @@ def test_missing_and_unreadable_files_exit_2(arrays, tmp_path, capsys):
     assert "nope.npy: file not found" in capsys.readouterr().err
     (tmp_path / "text.npy").write_text("not numpy")
     assert main(["metrics", "saliency", str(paths["pred"]), str(tmp_path / "text.npy")]) == 2
-    assert "text.npy: not a readable .npy array" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "text.npy: not a NumPy .npy array (its header is missing)" in err
+    assert "pickle" not in err
 
 
 def test_nan_in_predictions_exits_2_naming_the_file(arrays, tmp_path, capsys):

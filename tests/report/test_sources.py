@@ -99,7 +99,7 @@ def test_attention_npz_is_never_unpickled(tmp_path: Path) -> None:
         predictions=np.zeros((1, 1, 4, 4)),
         model_names=np.array([{"evil": 1}], dtype=object),
     )
-    with pytest.raises(InputError, match="without pickled objects"):
+    with pytest.raises(InputError, match="never unpickled"):
         load_source(tmp_path)
 
 

@@ -66,7 +66,7 @@ def test_a_checkpoint_cannot_name_an_unregistered_task(tmp_path):
     ({"format_version": 1, "modules": {"G": {"model": "msen", "kwargs": {"width": 3}}}},
      "cannot rebuild module 'G'"),
     ({"format_version": 1, "modules": {"G": {"model": "msen", "kwargs": {}}}},
-     "cannot rebuild the weights"),
+     "the weights do not fit the model: tensor G."),
     ({"format_version": 1, "modules": {"G": {"model": "msen", "kwargs": {}}},
       "preprocessing": [1]}, "expected a JSON object"),
 ])

@@ -234,9 +234,7 @@ def import_hc18(*, src: str | os.PathLike[str], out: str | os.PathLike[str]) -> 
         Missing folder, table, image or annotation; bad table rows; unreadable
         or empty annotations. Everything is checked before anything is written.
     """
-    import cv2
-    from PIL import Image
-
+    from sonomtl.data.io import open_image, read_image
     from sonomtl.data.manifest import write_dataset
 
     src, out = Path(src), Path(out)
@@ -253,12 +251,13 @@ def import_hc18(*, src: str | os.PathLike[str], out: str | os.PathLike[str]) -> 
             if not path.is_file():
                 raise InputError(f"{what} not found: {path}", file=table, row=row.row,
                                  field=_COLUMNS["filename"])
-        mask = cv2.imread(str(annotation_path), cv2.IMREAD_GRAYSCALE)
-        if mask is None:
-            raise InputError("cannot read the annotation image (corrupt or not an image)",
-                             file=annotation_path)
+        try:  # through PIL: no stray libpng lines on stderr
+            mask = np.rint(read_image(annotation_path)).astype(np.uint8)
+        except InputError as error:
+            raise InputError(f"cannot read the annotation image: {error.message}",
+                             file=annotation_path) from None
         try:
-            with Image.open(image_path) as handle:
+            with open_image(image_path) as handle:
                 image_wh = handle.size
         except OSError as error:
             raise InputError(f"cannot read the image: {error}", file=image_path) from None

@@ -70,9 +70,8 @@ def import_sononet_examples(
         Missing folder or no TIFF frames, a file name that is no SonoNet label,
         an unreadable frame, or a frame smaller than the authors' crop.
     """
-    from PIL import Image
-
     from sonomtl.data.importers.hc18 import _copy_file
+    from sonomtl.data.io import open_image
     from sonomtl.data.manifest import DatasetSpec, write_dataset
 
     src, out = Path(src), Path(out)
@@ -89,7 +88,7 @@ def import_sononet_examples(
             raise InputError(f"file name is not a SonoNet label (expected one of "
                              f"{sorted(set(_FILE_LABELS))})", file=path, field="label")
         try:
-            with Image.open(path) as handle:
+            with open_image(path) as handle:
                 width, height = handle.size
         except OSError as error:
             raise InputError(f"cannot read the frame: {error}", file=path) from None

@@ -51,17 +51,23 @@ def parse_crop(text: str) -> Crop | None:
 
 def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
     """An image file as a ``uint8`` RGB array ``(H, W, 3)``; :class:`InputError` if unreadable."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
+
+    from sonomtl.data.io import open_image
 
     path = Path(path)
     if not path.is_file():
         raise InputError("image not found", file=path)
     try:
-        with warnings.catch_warnings():  # Pillow warns before failing on damaged files
-            warnings.simplefilter("ignore")
-            with Image.open(path) as image:
-                return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
+        with open_image(path) as image, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns before failing on damaged files
+            return np.asarray(image.convert("RGB"))
+    except InputError:
+        raise
+    except UnidentifiedImageError:
+        raise InputError("cannot read as an image (corrupt, truncated or not an image)",
+                         file=path) from None
+    except (OSError, ValueError, MemoryError) as error:
         raise InputError(f"cannot read as an image ({error})", file=path) from None
 
 
