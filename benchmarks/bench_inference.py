@@ -66,12 +66,11 @@ def bench_msen(tmp, *, iters, warmup, sononet):
 
 
 def bench_sononet(tmp, *, iters, warmup, sononet_dir):
-    from sonomtl.inference.sononet_classify import preprocess_sononet_frame, read_rgb
-
     from sonomtl.inference.bench import time_runner
     from sonomtl.inference.config import config_from_model
     from sonomtl.inference.export import SONONET_INT8, export_onnx
     from sonomtl.inference.predictor import OnnxRunner, TorchRunner
+    from sonomtl.inference.sononet_classify import preprocess_sononet_frame, read_rgb
     from sonomtl.models.sononet import SONONET_CLASS_NAMES, sononet16
 
     model = sononet16(pretrained=sononet_dir / "SonoNet16.npz").eval()

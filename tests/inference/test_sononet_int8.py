@@ -24,10 +24,10 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 def test_int8_sononet16_with_fp32_edges_keeps_all_labels_and_probabilities_within_0_02(
         sononet_dir, tmp_path):
     import onnx
-    from sonomtl.inference.sononet_classify import preprocess_sononet_frame, read_rgb
 
     from sonomtl.inference.config import config_from_model
     from sonomtl.inference.predictor import OnnxRunner, TorchRunner
+    from sonomtl.inference.sononet_classify import preprocess_sononet_frame, read_rgb
     from sonomtl.models.sononet import SONONET_CLASS_NAMES, sononet16
 
     model = sononet16(pretrained=sononet_dir / "SonoNet16.npz").eval()

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from sonomtl.inference.sononet_classify import classify_images, parse_crop, preprocess_sononet_frame
 
 from sonomtl.cli import main
 from sonomtl.errors import InputError
+from sonomtl.inference.sononet_classify import classify_images, parse_crop, preprocess_sononet_frame
 from sonomtl.models import build_model
 from sonomtl.models.sononet import SONONET_CLASS_NAMES, sononet16, sononet32
 from sonomtl.models.weights import load_weights, read_safetensors, save_safetensors

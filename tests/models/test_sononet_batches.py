@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from sonomtl.inference.sononet_classify import classify_images, iter_classify_images
 
 from sonomtl.cli import main
 from sonomtl.errors import InputError
+from sonomtl.inference.sononet_classify import classify_images, iter_classify_images
 from sonomtl.models.sononet import SONONET_CLASS_NAMES, SonoNet
 from sonomtl.models.weights import save_safetensors
 
