@@ -155,7 +155,7 @@ def _bench(text: str, *, backend: str, dtype: str, batch: int, threads: int | No
                                  f"{input_hw[1]}: export again at that size",
                                  file=text, field="--input-size")
         else:
-            module, config, _ = load_model(text)
+            module, config, _ = load_model(text, pretrained=False)  # timing only
             if input_hw is not None:
                 from sonomtl.untrusted import check_input_hw
 

@@ -329,19 +329,30 @@ def _is_discriminator(model: str) -> bool:
 
 
 def load_model(
-    source: str | os.PathLike[str], **kwargs: Any
+    source: str | os.PathLike[str], *, pretrained: bool = True, **kwargs: Any
 ) -> tuple[Any, InferenceConfig, str]:
     """A PyTorch model and its config from a checkpoint (run folder, checkpoints folder or
-    ``.safetensors`` step file) or a registry name (random weights; ``kwargs`` go to the factory).
+    ``.safetensors`` step file), a model-store name (``sononet16``: its published weights,
+    found or fetched by :func:`sonomtl.store.resolve_weights`) or a registry name (random
+    weights; also a store name with ``pretrained=False``, e.g. for timing). ``kwargs`` go to
+    the factory.
 
-    Returns ``(module in eval mode, config, description)``. Raises
-    :class:`InputError` for a missing/unreadable checkpoint, a newer format
-    version, or a model type inference does not support.
+    Returns ``(module in eval mode, config, description)``; the description of a
+    store model is ``store:NAME=WEIGHTS_FILE``. Raises :class:`InputError` for a
+    missing/unreadable checkpoint, a newer format version, a model type inference
+    does not support, or store weights that cannot be had (one line saying what
+    to download from where).
     """
     from sonomtl.models.registry import MODEL_FACTORIES, build_model
+    from sonomtl.store import REGISTRY, resolve_weights
 
     text = os.fspath(source)
     path = Path(text)
+    if not path.exists() and pretrained and text in REGISTRY:
+        weights = resolve_weights(text)
+        module = build_model(REGISTRY[text].model, pretrained=weights, **kwargs).eval()
+        config = config_from_model(getattr(module, "default_cfg", {}) or {}, file=text)
+        return module, config, f"store:{text}={weights}"
     if not path.exists() and text in MODEL_FACTORIES:
         module = build_model(text, **kwargs).eval()
         config = config_from_model(getattr(module, "default_cfg", {}) or {}, file=text)
@@ -444,7 +455,9 @@ def load_predictor(
         check_onnx_input_hw(runner.input_shape, config, file=text)
         return Predictor(runner, config, source=text)
     device = resolve_device(device)  # before the model is read
-    module, config, _ = load_model(text)
+    module, config, description = load_model(text)
+    if description.startswith("store:"):  # the weights file, so a card can fingerprint it
+        text = description.partition("=")[2]
     runner = TorchRunner(module, output_names=config.outputs, device=device, dtype=dtype,
                          threads=threads)
     return Predictor(runner, config, source=text)

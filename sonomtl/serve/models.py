@@ -1,7 +1,8 @@
 """The models a server holds: each a Predictor, its card and its batcher.
 
 ``MODEL`` on the command line is a run folder, a checkpoint, an exported
-``.onnx`` file or a registry name (random weights), optionally prefixed with
+``.onnx`` file, a model-store name (``sononet16``: its published weights) or a
+registry name (random weights), optionally prefixed with
 the name to serve it under: ``msen=runs/msen``. Without a prefix the name is
 the folder's or file's stem (``runs/msen`` -> ``msen``, ``m.onnx`` -> ``m``).
 """
