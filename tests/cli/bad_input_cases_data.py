@@ -196,14 +196,14 @@ def _(s, d):
 
 # ----------------------------------------------------------------------------- gaze
 
-@case("gaze-maps-crop-does-not-fit-the-frames")
+@case("gaze-maps-crop-does-not-fit-the-frames", lines=3)  # each sequence, then the count
 def _(s, d):
     ds = copy_dataset(s, d / "ds")
     edit_yaml(ds, crop=[50, 99999, 80, 320])
     return ["gaze", "maps", str(ds)], "crop [50, 99999, 80, 320]"
 
 
-@case("gaze-maps-one-pixel-frame")
+@case("gaze-maps-one-pixel-frame", lines=2)  # the failed sequence, then the count
 def _(s, d):
     ds = copy_dataset(s, d / "ds")
     path = set_first_image(ds, one_pixel)
@@ -224,7 +224,7 @@ def _(s, d):
     return ["gaze", "maps", str(ds)], "field gaze.logs.clip_001: path '/etc/passwd' leaves"
 
 
-@case("gaze-maps-decompression-bomb-frame")
+@case("gaze-maps-decompression-bomb-frame", lines=2)  # the failed sequence, then the count
 def _(s, d):
     ds = copy_dataset(s, d / "ds")
     path = set_first_image(ds, bomb_png)
@@ -405,7 +405,7 @@ def _(s, d):
     return ["data", "check", str(ds)], "big.dcm: row 14: field image: image too large"
 
 
-@case("predict-dicom-with-a-billion-frames", out="out", lines=2)
+@case("predict-dicom-with-a-billion-frames", out="out")
 def _(s, d):
     dicom_file(d / "many.dcm", rows=8, cols=8, frames=10**9)
     return predict_argv(s.run, d / "many.dcm", out=d / "out"), \

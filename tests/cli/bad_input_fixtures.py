@@ -172,7 +172,7 @@ class Case:
     id: str
     build: Callable[[Shared, Path], tuple[list[str], str]]
     out: str | None = None  # a path under the case folder the command may write
-    lines: int = 1  # predict lists failed inputs under a header line: 2 for one bad input
+    lines: int = 1  # a batch command with several bad inputs: one line each, then the count
 
 
 CASES: list[Case] = []
