@@ -61,7 +61,7 @@ def export_models(folder: Path, names: list[str]) -> dict[str, Path]:
         "msen": ("msen", {"sononet_width": 16,
                           "pretrained": str(weights) if weights.is_file() else None},
                  {"input_hw": [96, 96]}),
-        "sononet16": ("sononet16", {"weights": weights} if weights.is_file() else {}, {}),
+        "sononet16": ("sononet16", {"pretrained": weights} if weights.is_file() else {}, {}),
         "hc18": ("abdominal_mgcn", {"num_classes": 0, "num_landmarks": 4,
                                     "landmark_names": ["ofd_1", "ofd_2", "bpd_1", "bpd_2"],
                                     "gcn_kernel": 7},
@@ -76,7 +76,7 @@ def export_models(folder: Path, names: list[str]) -> dict[str, Path]:
         model_name, kwargs, preprocessing = specs[name]
         model = build_model(model_name, **{k: v for k, v in kwargs.items() if v is not None})
         if name == "hc18":  # the reduced config: one bottleneck per ResNet stage
-            from sonomtl.training.abdominal_task import with_encoder_layers
+            from sonomtl.models.abdominal import with_encoder_layers
 
             model = with_encoder_layers(model, [1, 1, 1, 1])
         model.eval()
