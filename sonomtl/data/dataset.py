@@ -251,9 +251,9 @@ class UltrasoundDataset:
                 sample["landmark_mask"] = sample["landmark_mask"][:n_landmarks]
         image = np.asarray(sample["image"], dtype=np.float32)
         if self.normalise is not None:
-            from sonomtl.data.preprocess import normalise_intensity
+            from sonomtl.data.preprocess import normalise
 
-            image = normalise_intensity(image, method=self.normalise)
+            image = normalise(image, self.normalise)
         points = np.asarray(sample["landmarks"], dtype=np.float32)
         mask = np.asarray(sample["landmark_mask"], dtype=bool) & np.isfinite(points).all(axis=1)
         points[~mask] = np.nan

@@ -20,7 +20,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +43,7 @@ from sonomtl.data.geometry import (
 __all__ = [
     "GeometricOp", "Crop", "Resize", "ResampleToSpacing", "PadOrCrop", "HFlip", "Rotate",
     "Pipeline", "plan_preprocessing", "op_from_dict",
-    "to_grey", "normalise_intensity", "mask_rectangles", "static_overlay_mask", "auto_sector_box",
+    "normalise", "normalise_intensity", "mask_rectangles", "static_overlay_mask", "auto_sector_box",
 ]
 
 
@@ -173,23 +173,6 @@ def plan_preprocessing(
 
 # --------------------------------------------------------------------------- intensity & overlays
 
-def to_grey(image: np.ndarray) -> np.ndarray:
-    """A float32 ``(H, W)`` grey image: the mean of the R, G, B channels (alpha ignored).
-
-    Examples
-    --------
-    >>> to_grey(np.array([[[30, 60, 90]]], dtype=np.uint8)).tolist()
-    [[60.0]]
-    """
-    arr = np.asarray(image)
-    if arr.ndim == 2:
-        return arr.astype(np.float32, copy=True)
-    if arr.ndim == 3 and arr.shape[2] in (1, 3, 4):
-        channels = arr[..., :1] if arr.shape[2] == 1 else arr[..., :3]
-        return channels.astype(np.float32).mean(axis=2, dtype=np.float32)
-    raise ValueError(f"image must be (H, W) or (H, W, 1|3|4), got shape {arr.shape}")
-
-
 NORMALISATIONS = ("zscore", "sononet", "minmax")
 
 
@@ -217,6 +200,29 @@ def normalise_intensity(image: np.ndarray, *, method: str) -> np.ndarray:
         if method == "sononet":
             out = 255.0 * out
     return out.astype(np.float32)
+
+
+def normalise(values: Any, normalisation: str | Mapping[str, float] | None) -> Any:
+    """Model input from grey levels: the one place intensities are normalised.
+
+    ``normalisation`` is ``None`` (unchanged), a per-image method of
+    :func:`normalise_intensity` (``"sononet"``, ``"zscore"``, ``"minmax"``), or a
+    fixed ``{"mean", "std"}``: ``(x - mean) / std``, which keeps the zero padding
+    at a known value. The fixed form works on numpy arrays and torch tensors alike
+    (training normalises batches on the device), in the input's precision.
+
+    Examples
+    --------
+    >>> normalise(np.array([0.0, 255.0], dtype=np.float32), {"mean": 0.0, "std": 255.0}).tolist()
+    [0.0, 1.0]
+    >>> normalise(np.array([1.0, 3.0]), "zscore").tolist()
+    [-1.0, 1.0]
+    """
+    if normalisation is None:
+        return values
+    if isinstance(normalisation, Mapping):
+        return (values - float(normalisation["mean"])) / float(normalisation["std"])
+    return normalise_intensity(values, method=str(normalisation))
 
 
 def mask_rectangles(image: np.ndarray, rects_xyxy: Sequence[Sequence[float]]) -> np.ndarray:
@@ -299,7 +305,9 @@ def auto_sector_box(
     """
     import cv2
 
-    grey = to_grey(image)
+    from sonomtl.data.grey import grey_from_array
+
+    grey = grey_from_array(image)
     rows, cols = grey.shape
     size = max(3, int(round(min(rows, cols) / 100)) * 2 + 1)  # ~2 % of the frame, odd
     window = (max(3, size * 2 // 3) | 1,) * 2

@@ -236,7 +236,7 @@ def prepare_frame(
     from sonomtl.data.preprocess import (
         auto_sector_box,
         mask_rectangles,
-        normalise_intensity,
+        normalise,
         plan_preprocessing,
     )
 
@@ -259,10 +259,6 @@ def prepare_frame(
         raise InputError(f"cannot preprocess a {frame.shape[1]}x{frame.shape[0]} frame for "
                          f"{config.architecture}: {error}", file=file) from None
     model_input = pipeline.apply_image(frame, interpolation="area").astype(np.float32)
-    norm = config.normalisation
-    if isinstance(norm, Mapping):
-        model_input = (model_input - np.float32(norm["mean"])) / np.float32(norm["std"])
-    elif norm is not None:
-        model_input = normalise_intensity(model_input, method=str(norm))
+    model_input = normalise(model_input, config.normalisation)
     model_input = np.repeat(model_input[None], config.in_chans, axis=0)
     return np.ascontiguousarray(model_input, dtype=np.float32), pipeline

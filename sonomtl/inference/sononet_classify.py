@@ -79,13 +79,14 @@ def preprocess_sononet_frame(
 ) -> np.ndarray:
     """The authors' preprocessing of one RGB (or grey) ``uint8`` frame -> ``float32 (H, W)``.
 
-    Grey conversion and normalisation are :func:`sonomtl.data.preprocess.to_grey`
-    and ``normalise_intensity(method="sononet")`` (a constant image becomes
+    Grey conversion and normalisation are :func:`sonomtl.data.grey.grey_from_array`
+    and :func:`sonomtl.data.preprocess.normalise` with ``"sononet"`` (a constant image becomes
     zeros). Raises ``ValueError`` when the crop lies outside the image.
     """
     from PIL import Image
 
-    from sonomtl.data.preprocess import normalise_intensity, to_grey
+    from sonomtl.data.grey import grey_from_array
+    from sonomtl.data.preprocess import normalise
 
     array = np.asarray(image)
     if array.dtype != np.uint8 or array.ndim not in (2, 3):
@@ -100,7 +101,7 @@ def preprocess_sononet_frame(
     rows, cols = input_hw
     resized = np.asarray(Image.fromarray(np.ascontiguousarray(array)).resize(
         (cols, rows), Image.Resampling.BICUBIC))
-    return normalise_intensity(to_grey(resized), method="sononet")
+    return normalise(grey_from_array(resized), "sononet")
 
 
 def classify_images(

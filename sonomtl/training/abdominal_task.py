@@ -369,7 +369,9 @@ class AbdominalTask(Task):
     # ---- maths ---------------------------------------------------------------------------
     def normalise(self, image: torch.Tensor) -> torch.Tensor:
         """Model input from grey levels: ``(image - intensity_mean) / intensity_std``."""
-        return (image.float() - self.intensity_mean) / self.intensity_std
+        from sonomtl.data.preprocess import normalise
+
+        return normalise(image.float(), {"mean": self.intensity_mean, "std": self.intensity_std})
 
     def _targets(self, batch: Mapping[str, Any],
                  predicted: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:

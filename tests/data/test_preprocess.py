@@ -24,7 +24,6 @@ from sonomtl.data.preprocess import (
     op_from_dict,
     plan_preprocessing,
     static_overlay_mask,
-    to_grey,
 )
 
 PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -275,10 +274,14 @@ def test_geometric_ops_reject_bad_arguments() -> None:
 
 # --------------------------------------------------------------------------- intensity & overlays
 
-def test_to_grey_averages_rgb_and_ignores_alpha() -> None:
+def test_grey_conversion_averages_rgb_and_ignores_alpha() -> None:
+    from sonomtl.data.grey import grey_from_array
+
     rgba = np.array([[[10, 20, 60, 255], [0, 0, 3, 0]]], dtype=np.uint8)
-    np.testing.assert_array_equal(to_grey(rgba), [[30.0, 1.0]])
-    assert to_grey(np.ones((2, 2), np.uint8)).dtype == np.float32
+    np.testing.assert_array_equal(grey_from_array(rgba), [[30.0, 1.0]])
+    grey_alpha = np.array([[[90, 0]]], dtype=np.uint8)  # LA: the alpha is dropped too
+    np.testing.assert_array_equal(grey_from_array(grey_alpha), [[90.0]])
+    assert grey_from_array(np.ones((2, 2), np.uint8)).dtype == np.float32
 
 
 def test_normalise_intensity_methods_by_hand() -> None:
