@@ -147,11 +147,11 @@ def _prune(folder: Path, *, keep_last: int, current: int) -> None:
 def read_metadata(weights: str | os.PathLike[str]) -> dict[str, Any]:
     """The checkpoint's metadata (:func:`sonomtl.models.checkpoints.read_model_metadata`),
     its task checked too: only a registered task may be rebuilt from it."""
-    from sonomtl.training.tasks import checkpoint_factory_allowed
+    from sonomtl.training.tasks import checkpoint_task_allowed
 
     metadata = read_model_metadata(weights)
     task = metadata.get("task") or {}
-    if task.get("name") is not None and not checkpoint_factory_allowed(task["name"], kind="task"):
+    if task.get("name") is not None and not checkpoint_task_allowed(task["name"]):
         raise InputError(f"task {task['name']!r} is not a registered task", file=weights,
                          field="task.name")
     return metadata

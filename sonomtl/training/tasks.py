@@ -171,15 +171,10 @@ def resolve_factory(spec: str, table: Mapping[str, str], *, kind: str) -> Any:
         raise ValueError(f"cannot load {kind} {spec!r}: {error}") from None
 
 
-def checkpoint_factory_allowed(spec: str, *, kind: str) -> bool:
-    """Whether a checkpoint may name ``spec`` as its ``kind`` (``"model"`` or ``"task"``).
-
-    Registered names and their paths only: a checkpoint is untrusted data.
-    """
-    from sonomtl.models.registry import registered_name
-
-    if kind == "model":
-        return registered_name(spec) is not None
+def checkpoint_task_allowed(spec: str) -> bool:
+    """Whether a checkpoint may name the task ``spec``: registered names and their paths only
+    (a checkpoint is untrusted data; its models are checked by the model registry,
+    :func:`sonomtl.models.checkpoints.read_model_metadata`)."""
     return spec in TASK_FACTORIES or spec in TASK_FACTORIES.values()
 
 
