@@ -97,3 +97,36 @@ def test_a_model_that_fails_to_load_stops_start_up_with_one_line(tmp_path, make,
 def _write(path: Path, data: bytes) -> str:
     path.write_bytes(data)
     return str(path)
+
+
+def test_the_dicom_node_starts_with_the_server_and_refuses_unknown_callers(tiny_msen_run, tmp_path):
+    # the command line's wiring of the node (tests/serve/test_dicom_node.py tests the node):
+    # C-ECHO from an allowed AE title succeeds; another title is refused at association
+    import socket
+
+    from pynetdicom import AE
+
+    with socket.socket() as probe:  # a free port for the node (the HTTP port is 0)
+        probe.bind(("127.0.0.1", 0))
+        dicom_port = probe.getsockname()[1]
+    process, url = _start(str(tiny_msen_run), "--out", str(tmp_path / "srv"),
+                          "--dicom-port", str(dicom_port), "--dicom-allow", "SCANNER")
+    try:
+        def echo(calling: str) -> object:
+            ae = AE(ae_title=calling)
+            ae.add_requested_context("1.2.840.10008.1.1")  # Verification
+            ae.acse_timeout = ae.network_timeout = 10
+            assoc = ae.associate("127.0.0.1", dicom_port, ae_title="SONOMTL")
+            if not assoc.is_established:
+                return None
+            status = assoc.send_c_echo()
+            assoc.release()
+            return status.Status
+
+        assert echo("SCANNER") == 0x0000
+        assert echo("STRANGER") is None
+        assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    assert not any(p.is_file() for p in (tmp_path / "srv").rglob("*"))  # an echo writes nothing
