@@ -32,13 +32,14 @@ class ServeError(Exception):
         self.status, self.message, self.field = int(status), message, field
 
 
-def png_data_url(array: np.ndarray) -> str:
-    """A ``data:image/png;base64,...`` URL of a grey ``uint8`` image or a ``[0, 1]`` map."""
+def png_data_url(array: np.ndarray, *, full_scale: float = 1.0) -> str:
+    """A ``data:image/png;base64,...`` URL of a grey image: ``uint8`` as it is, else values
+    in ``[0, full_scale]`` (1 for a map in [0, 1], 255 for a frame's grey levels)."""
     from PIL import Image
 
     image = np.asarray(array)
     if image.dtype != np.uint8:
-        image = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+        image = np.clip(np.rint(image * (255.0 / full_scale)), 0, 255).astype(np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -91,7 +92,8 @@ def predict_file(model: Any, path: str | os.PathLike[str], *, source: str,
     ``source`` is the name the records carry (the upload's file name). More
     than ``max_frames`` frames raise :class:`ServeError` 413. ``attention``
     adds each frame's attention map as a PNG data URL under ``attention_png``;
-    ``images`` adds the best frames' pictures under ``image_png``.
+    ``images`` adds the first frame's picture (as decoded here) to its record and
+    the best frames' pictures to theirs, under ``image_png``.
     """
     from sonomtl.data.spec import is_background_class
     from sonomtl.inference.predict_files import prediction_record
@@ -121,6 +123,8 @@ def predict_file(model: Any, path: str | os.PathLike[str], *, source: str,
         if attention and result.attention is not None:
             record["attention_png"] = png_data_url(result.attention)
         records.append(record)
+    if images and records:  # the first frame as decoded here: browsers cannot show TIFF or DICOM
+        records[0]["image_png"] = png_data_url(frames[0].image, full_scale=255.0)
     best = None
     class_names = tuple(results[0].probabilities) if results else ()
     if multi and len(records) >= 2 and class_names:
@@ -141,7 +145,8 @@ def predict_file(model: Any, path: str | os.PathLike[str], *, source: str,
                 "measurements_mm": record.get("measurements_mm"),
             }
             if index in pictures:
-                planes[label]["image_png"] = png_data_url(pictures[index].image)
+                planes[label]["image_png"] = png_data_url(pictures[index].image,
+                                                          full_scale=255.0)
         best = {"frames": len(records), "threshold": threshold,
                 "smoothing_alpha": smoothing_alpha, "planes": planes}
     return {"model": model.name, "source": source, "frames": len(records),

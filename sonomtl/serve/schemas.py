@@ -36,6 +36,8 @@ class FrameRecord(BaseModel):
     spacing_mm: list[float] | None = None
     smoothed_probabilities: dict[str, float] | None = None
     attention_png: str | None = None
+    #: the frame as the server decoded it (first frame, when ``images`` is asked for)
+    image_png: str | None = None
 
 
 class BestFrame(BaseModel):

@@ -131,3 +131,36 @@ def test_the_token_refuses_a_request_without_it_and_leaves_health_open():
         good = httpx.post(f"{url}/v1/predict", files={"file": ("f.png", image)},
                           data={"model": "msen"}, headers={"Authorization": "Bearer s3cret"})
         assert good.status_code == 200 and good.json()["frames"] == 1
+
+
+def _png_grey(data_url: str) -> np.ndarray:
+    import base64
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))))
+
+
+def test_pictures_come_back_as_the_grey_levels_the_server_read(server, clip_mp4, tmp_path):
+    # a browser cannot show a TIFF (or DICOM): the page draws the frame the server decoded;
+    # the best frames' pictures are grey levels too (they came back white before: the frame's
+    # 0-255 levels were scaled like a 0-1 map)
+    from PIL import Image
+
+    from sonomtl.data.io import read_image
+    from sonomtl.inference.video import read_source_frames
+
+    url, _ = server
+    path = tmp_path / "frame.tiff"
+    Image.fromarray(blob_image().astype(np.uint8)).save(path)
+    body = _post(url, "frame.tiff", path.read_bytes(), model="msen", images="true").json()
+    PredictResponse.model_validate(body)
+    np.testing.assert_array_equal(_png_grey(body["predictions"][0]["image_png"]),
+                                  read_image(path).astype(np.uint8))
+    body = _post(url, "sweep.mp4", clip_mp4.read_bytes(), model="msen", images="true").json()
+    best = body["best_frames"]["planes"]["plane"]
+    [frame] = read_source_frames(clip_mp4, [best["frame"]]).values()
+    picture = _png_grey(best["image_png"])
+    np.testing.assert_array_equal(picture, np.clip(np.rint(frame.image), 0, 255).astype(np.uint8))
+    assert picture.max() == 250  # the clip's plane frame is grey 250 (scaled as a map: 255)

@@ -193,6 +193,10 @@ async function predictFile(file) {
   if (file.type.startsWith("image/")) {
     try { picture = await loadImage(URL.createObjectURL(file)); } catch (error) { picture = null; }
   }
+  const decoded = body.predictions[0] && body.predictions[0].image_png;
+  if (!picture && decoded) {  // TIFF, DICOM, a video: the frame as the server decoded it
+    try { picture = await loadImage(decoded); } catch (error) { picture = null; }
+  }
   await drawFrame(picture, body.predictions[0]);
   drawTimeline();
   showBest((body.best_frames || {}).planes || {}, (plane, best) => best.image_png || null);
