@@ -33,7 +33,6 @@ __all__ = [
     "merge_flip_outputs",
     "shown_landmarks",
     "frame_answer",
-    "softmax",
 ]
 
 
@@ -141,19 +140,6 @@ def merge_flip_outputs(
         maps = np.asarray(raw["heatmaps"])
         outputs["heatmaps"] = merge_mirrored(maps[:count], maps[count:], permutation)
     return outputs
-
-
-def softmax(logits: Any) -> np.ndarray:
-    """Class probabilities of logits ``(..., C)``, computed in float64.
-
-    Examples
-    --------
-    >>> softmax([[0.0, np.log(3.0)]]).round(6).tolist()
-    [[0.25, 0.75]]
-    """
-    values = np.asarray(logits, dtype=np.float64)
-    shifted = np.exp(values - values.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def shown_landmarks(

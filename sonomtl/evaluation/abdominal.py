@@ -102,7 +102,8 @@ def predict_dataset(
         and ``points`` (the same in original-image pixels).
     """
     from sonomtl.data.preprocess import Pipeline
-    from sonomtl.decoding.landmarks import decode_landmarks, softmax
+    from sonomtl.decoding.classes import softmax
+    from sonomtl.decoding.landmarks import decode_landmarks
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -197,9 +198,9 @@ def abdominal_results(
     from sonomtl.training.abdominal_task import load_split_datasets
 
     config, task = run.config, run.task
-    task.build_datasets(root=str(run.data_root), params=config.data.params, seed=config.seed)
     spec, records, datasets = load_split_datasets(str(run.data_root), params=config.data.params,
                                                   seed=config.seed, augment_train=False)
+    task.bind_dataset(spec, config.data.params)
     chosen = [datasets[n] for n in ("train", "val", "test")] if split == "all" \
         else [datasets[split]]
     chosen = [d for d in chosen if d is not None and len(d)]
@@ -287,6 +288,7 @@ def frame_lines(pred: Mapping[str, Any], config: Any) -> list[dict[str, Any]]:
     names, the landmarks each view shows and the measurements are the ones the
     deployed model uses, and so is the decoding (:mod:`sonomtl.decoding.landmarks`).
     """
+    from sonomtl.decoding.classes import class_answer
     from sonomtl.decoding.landmarks import frame_answer, shown_landmarks
 
     names = list(pred["landmark_names"])
@@ -296,10 +298,7 @@ def frame_lines(pred: Mapping[str, Any], config: Any) -> list[dict[str, Any]]:
                                 "row": record.row}
         label, probabilities = None, {}
         if pred["probabilities"] is not None:
-            probs = pred["probabilities"][k]
-            classes = config.class_names or tuple(f"class_{i}" for i in range(len(probs)))
-            probabilities = {name: float(p) for name, p in zip(classes, probs)}
-            label = classes[int(np.argmax(probs))]
+            label, probabilities = class_answer(pred["probabilities"][k], config.class_names)
         line.update(label=label, probabilities=probabilities)
         if pred["points"] is not None and names:
             landmarks, measurements = frame_answer(

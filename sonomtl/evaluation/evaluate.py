@@ -94,13 +94,12 @@ def evaluate_run(
     config = config_from_model(getattr(run.module, "default_cfg", {}) or {}, run.preprocessing,
                                file=run.run_dir)
     if kind == "msen":
-        from sonomtl.data.manifest import load_dataset
         from sonomtl.evaluation.msen import frame_lines, msen_results, write_attention_examples
 
         results, pred = msen_results(run, split=split, batch_size=size)
         if "attention" in pred and "truth" in pred:
             write_attention_examples(figures, pred, title)
-        lines = frame_lines(pred, load_dataset(run.data_root)[1], config)
+        lines = frame_lines(pred, config)
     else:
         from sonomtl.evaluation.abdominal import (
             abdominal_results,

@@ -8,7 +8,7 @@ model's maps as the paper's Table 2.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -147,10 +147,11 @@ def saliency_section(
 def msen_results(
     run: Any, *, split: str = "test", batch_size: int = 32
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """results.json sections of an M-SEN task run and its predictions."""
+    """results.json sections of an M-SEN task run, and its predictions with the dataset's
+    ``records`` (their ``index`` are positions there)."""
     from sonomtl.data.manifest import load_dataset
     from sonomtl.metrics.results import build_results, model_figures
-    spec, _ = load_dataset(run.data_root)
+    spec, records = load_dataset(run.data_root)
     dataset = _msen_dataset(run, split)
     if dataset is None or len(dataset) == 0:
         raise InputError(f"the {split} split of this run is empty", file=run.data_root)
@@ -166,7 +167,7 @@ def msen_results(
     if "attention" in pred and "truth" in pred:
         results["saliency"] = saliency_section(predicted=pred["attention"], truth=pred["truth"],
                                                fixation_map=pred.get("fixation_map"))
-    return results, pred
+    return results, {**pred, "records": records}
 
 
 def write_attention_examples(folder: Path, pred: Mapping[str, np.ndarray], name: str) -> Path:
@@ -184,25 +185,24 @@ def write_attention_examples(folder: Path, pred: Mapping[str, np.ndarray], name:
     return path
 
 
-def frame_lines(pred: Mapping[str, np.ndarray], records: Sequence[Any],
-                config: Any) -> list[dict[str, Any]]:
+def frame_lines(pred: Mapping[str, Any], config: Any) -> list[dict[str, Any]]:
     """Each evaluated frame as ``sonomtl predict`` writes it: ``label`` and ``probabilities``.
 
-    ``pred`` is :func:`predict_msen`'s output (its ``index`` are positions in
-    ``records``), ``config`` the run's
+    ``pred`` is :func:`msen_results`'s second value (its ``index`` are positions in
+    its ``records``), ``config`` the run's
     :class:`~sonomtl.inference.config.InferenceConfig` (class names). The
     attention map is scored on the model's input grid, so its peak in frame
     pixels is left to ``predict``.
     """
+    from sonomtl.decoding.classes import class_answer
+
     lines = []
     scores = pred.get("scores")
     for k, index in enumerate(pred["index"]):
-        record = records[int(index)]
+        record = pred["records"][int(index)]
         line: dict[str, Any] = {"source": record.source, "frame": record.frame,
                                 "row": record.row, "label": None, "probabilities": {}}
         if scores is not None:
-            classes = config.class_names or tuple(f"class_{i}" for i in range(scores.shape[1]))
-            line["probabilities"] = {name: float(p) for name, p in zip(classes, scores[k])}
-            line["label"] = classes[int(np.argmax(scores[k]))]
+            line["label"], line["probabilities"] = class_answer(scores[k], config.class_names)
         lines.append(line)
     return lines

@@ -95,9 +95,11 @@ def torch_threads(threads: int | None) -> Iterator[int]:
                                 or threads < 0):
         raise ValueError(f"threads: expected a positive int, got {threads!r}")
     previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
+    if not threads or threads == previous:  # nothing to set (the predictor's every call)
+        yield previous
+        return
+    torch.set_num_threads(threads)
     try:
-        yield torch.get_num_threads()
+        yield threads
     finally:
         torch.set_num_threads(previous)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from sonomtl.decoding.landmarks import softmax
+from sonomtl.decoding.classes import class_answer, softmax
 from sonomtl.errors import InputError, one_line
 from sonomtl.inference.config import InferenceConfig, config_from_model, prepare_frame
 from sonomtl.inference.device import (
@@ -251,10 +251,8 @@ class Predictor:
         label, probabilities = None, {}
         logits_name = config.logits_output
         if logits_name is not None:
-            probs = softmax(outputs[logits_name][index])
-            names = config.class_names or tuple(f"class_{i}" for i in range(len(probs)))
-            probabilities = {name: float(p) for name, p in zip(names, probs)}
-            label = names[int(np.argmax(probs))]
+            label, probabilities = class_answer(softmax(outputs[logits_name][index]),
+                                                config.class_names)
         result = FramePrediction(label=label, probabilities=probabilities, spacing_mm=spacing)
         if "attention" in outputs:
             attention = outputs["attention"][index, 0]

@@ -259,15 +259,36 @@ class AbdominalTask(Task):
     def build_datasets(
         self, *, root: str | None, params: Mapping[str, Any] | AbdominalDataParams, seed: int
     ) -> TaskDatasets:
-        from sonomtl.decoding.ellipse_axes import ellipse_axes
         from sonomtl.errors import InputError
 
         params = self.read_data_params(params)
         spec, _, datasets = load_split_datasets(root, params=params, seed=seed)
-        self.spec = spec
-        self.mask_overlays = params.mask_overlays
-        self.channels = list(range(len(spec.landmarks)))
+        names = self.bind_dataset(spec, params)
         train, val = datasets["train"], datasets["val"]
+        if self.landmark_task is not None or self.annotated_only:
+            train = self._annotated_subset(train, names)
+            val = self._annotated_subset(val, names) if val is not None else None
+            if train is None or not len(train):
+                raise InputError(
+                    f"no training image is annotated with any of the landmarks {names}",
+                    field="task.params",
+                )
+        return TaskDatasets(train=train, val=val)
+
+    def bind_dataset(self, spec: Any, params: Mapping[str, Any] | AbdominalDataParams,
+                     ) -> list[str]:
+        """Set what the task reads from a dataset's spec (its landmark channels, pairs, ellipse
+        axes, flip permutation, overlay masking); returns the network's landmark names.
+
+        :meth:`build_datasets` calls it; evaluation calls it alone, with the splits it
+        builds itself (:func:`load_split_datasets`), instead of building them twice.
+        """
+        from sonomtl.decoding.ellipse_axes import ellipse_axes
+        from sonomtl.errors import InputError
+
+        self.spec = spec
+        self.mask_overlays = self.read_data_params(params).mask_overlays
+        self.channels = list(range(len(spec.landmarks)))
         names = list(spec.landmarks)
         if self.landmark_task is not None:
             if self.landmark_task not in spec.landmark_tasks:
@@ -281,15 +302,7 @@ class AbdominalTask(Task):
         self.pair_channels = self._pair_channels(names)
         self.ellipse_axes = ellipse_axes(spec.measurements, names)
         self.flip_permutation = self._flip_permutation(names)
-        if self.landmark_task is not None or self.annotated_only:
-            train = self._annotated_subset(train, names)
-            val = self._annotated_subset(val, names) if val is not None else None
-            if train is None or not len(train):
-                raise InputError(
-                    f"no training image is annotated with any of the landmarks {names}",
-                    field="task.params",
-                )
-        return TaskDatasets(train=train, val=val)
+        return names
 
     def _pair_channels(self, names: Sequence[str]) -> list[tuple[int, int]]:
         """Output-channel positions of ``interchangeable_pairs`` (pairs the network lacks: none)."""

@@ -202,7 +202,8 @@ def load_checkpoint_modules(
         ``{name: module}`` and the checkpoint metadata (``format_version``,
         ``modules`` {name: {model, kwargs}}, ``task``, ``preprocessing``, ``step``...).
     """
-    from sonomtl.training.tasks import build_named_model, build_task
+    from sonomtl.models.registry import build_model
+    from sonomtl.training.tasks import build_task
 
     weights = weights_file(run_or_ckpt_path)
     metadata = read_metadata(weights)
@@ -222,7 +223,7 @@ def load_checkpoint_modules(
             kwargs = rebuild_kwargs(specs[name])
             model = specs[name]["model"]
             modules[name] = (task.build_module(name, model=model, kwargs=kwargs)
-                             if task is not None else build_named_model(model, kwargs))
+                             if task is not None else build_model(model, **kwargs))
         part = "the weights"
         load_weights(weights, modules)
     except InputError:

@@ -39,7 +39,6 @@ __all__ = [
     "TASK_FACTORIES",
     "Task",
     "TaskDatasets",
-    "build_named_model",
     "build_task",
     "resolve_factory",
 ]
@@ -120,7 +119,9 @@ class Task:
     # ---- modules --------------------------------------------------------------
     def build_module(self, name: str, *, model: str, kwargs: Mapping[str, Any]) -> nn.Module:
         """Build the module ``name`` of the config (default: the model registry)."""
-        return build_named_model(model, kwargs)
+        from sonomtl.models.registry import build_model
+
+        return build_model(model, **dict(kwargs))
 
     # ---- maths ----------------------------------------------------------------
     def forward(
@@ -176,14 +177,6 @@ def checkpoint_task_allowed(spec: str) -> bool:
     (a checkpoint is untrusted data; its models are checked by the model registry,
     :func:`sonomtl.models.checkpoints.read_model_metadata`)."""
     return spec in TASK_FACTORIES or spec in TASK_FACTORIES.values()
-
-
-def build_named_model(model: str, kwargs: Mapping[str, Any]) -> nn.Module:
-    """Build a model of the registry (:func:`sonomtl.models.registry.build_model`), by name or
-    factory path; anything else is refused naming the known models."""
-    from sonomtl.models.registry import build_model
-
-    return build_model(model, **dict(kwargs))
 
 
 def build_task(name: str, *, params: Mapping[str, Any]) -> Task:
